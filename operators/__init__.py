@@ -1,0 +1,1 @@
+"""Pure step logic of the rtep dataflow: no I/O, no imports of sinks or dataflows."""

@@ -1,0 +1,79 @@
+"""The records that flow between steps: accepted events, rejections, sessions, alerts.
+
+Plain slotted dataclasses (not pydantic) because millions of them are built per minute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Reason(StrEnum):
+    """Why a message was rejected. The fixed, documented set of the contract."""
+
+    INVALID_UTF8 = "invalid_utf8"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_EVENT_ID = "invalid_event_id"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    EMPTY_USER_ID = "empty_user_id"
+    TOO_LARGE = "too_large"
+    EMPTY_MESSAGE = "empty_message"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a message came from in Kafka (for dead letters and idempotent rejected rows)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message that failed validation: the original bytes, where they came from, and why."""
+
+    reason: Reason
+    detail: str
+    raw: bytes
+    source: Source
+    received_at: datetime
+
+
+@dataclass(slots=True)
+class Event:
+    """A valid, normalised event. ``session_id`` and ``late`` are set by sessionization."""
+
+    event_id: str
+    type: str
+    ts: datetime
+    user_id: str
+    payload: dict[str, Any]
+    received_at: datetime
+    ip: str | None = None
+    device: str | None = None
+    page: str | None = None
+    browser: str | None = None
+    os: str | None = None
+    device_class: str | None = None
+    session_id: str | None = None
+    late: bool = False
+    source: Source | None = field(default=None, compare=False)
+
+    @property
+    def failed_login(self) -> bool:
+        """True for a login whose payload says ``success: false``."""
+        return self.type == "login" and self.payload.get("success", True) is False
+
+    @property
+    def successful_login(self) -> bool:
+        """True for a login that succeeded (``success`` absent or true)."""
+        return self.type == "login" and self.payload.get("success", True) is not False

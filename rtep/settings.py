@@ -1,0 +1,92 @@
+"""The one typed settings object: every knob of rtep, read from ``RTEP_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All configuration. Each field is read from ``RTEP_<FIELD_NAME>``; defaults work on a dev machine."""
+
+    model_config = SettingsConfigDict(env_prefix="RTEP_", extra="ignore", frozen=True)
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_brokers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers (comma list).")
+    events_topic: str = Field("activity.events", description="Input topic of raw events.")
+    dlq_topic: str = Field("activity.dlq", description="Dead-letter topic: rejected raw bytes.")
+    alerts_topic: str = Field("activity.alerts", description="Topic for detection alerts.")
+    topic_partitions: int = Field(4, ge=1, description="Partitions used when rtep creates topics.")
+    kafka_batch_size: int = Field(1000, ge=1, description="Max messages per source batch.")
+    kafka_extra_config: dict[str, str] = Field(
+        default_factory=dict, description="Extra librdkafka settings (JSON object), e.g. SASL."
+    )
+
+    # --- Stores ------------------------------------------------------------------------------
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://postgres@127.0.0.1:5432/rtep"),
+        description="PostgreSQL URL (libpq form). Treated as a secret: never logged.",
+    )
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL. Treated as a secret."
+    )
+    redis_prefix: str = Field("rtep:", description="Prefix of every Redis key (contract: rtep:).")
+    redis_counts_ttl_seconds: int = Field(
+        2 * 86400, ge=60, description="TTL of rtep:counts:{type}:{minute} keys."
+    )
+    redis_recent_alerts: int = Field(1000, ge=1, description="Cap of the rtep:alerts:recent list.")
+
+    # --- Validation --------------------------------------------------------------------------
+    max_future_skew_seconds: int = Field(300, ge=0, description="Reject events this far ahead.")
+    max_event_bytes: int = Field(65536, ge=64, description="Reject messages larger than this.")
+
+    # --- Stateful analytics ------------------------------------------------------------------
+    session_gap_seconds: int = Field(1800, ge=1, description="Inactivity that ends a session.")
+    session_max_seconds: int = Field(86400, ge=60, description="Cap on one session's length.")
+    allowed_lateness_seconds: int = Field(
+        60, ge=0, description="How late (event time) an event may arrive and still be placed."
+    )
+    dedup_horizon_seconds: int = Field(
+        3600, ge=1, description="How long (event time) an eventId is remembered for de-duplication."
+    )
+    user_shards: int = Field(
+        64, ge=1, description="Key space of the per-user state (users are hashed into shards)."
+    )
+    failed_login_burst_count: int = Field(5, ge=1, description="failed_login_burst: failures.")
+    failed_login_burst_window_seconds: int = Field(60, ge=1, description="...within this window.")
+    credential_stuffing_users: int = Field(10, ge=2, description="credential_stuffing: users/IP.")
+    credential_stuffing_window_seconds: int = Field(300, ge=1, description="...within this window.")
+    brute_force_success_window_seconds: int = Field(
+        300, ge=1, description="brute_force_success: success this soon after a burst."
+    )
+    event_rate_limit: int = Field(
+        120, ge=1, description="abnormal_event_rate: events for one user within the window."
+    )
+    event_rate_window_seconds: int = Field(60, ge=1, description="...the window of that rule.")
+
+    # --- Reliability -------------------------------------------------------------------------
+    sink_max_retry_seconds: float = Field(
+        300.0, gt=0, description="Give up (exit non-zero) after a backend is down this long."
+    )
+    breaker_reject_share: float = Field(
+        0.5, gt=0, le=1, description="Stop the flow when this share of a window is rejected."
+    )
+    breaker_window: int = Field(
+        2000, ge=10, description="Messages per breaker window (0 < share <= 1)."
+    )
+
+    # --- Metrics -----------------------------------------------------------------------------
+    metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus /metrics port.")
+    metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics.")
+
+    def redis_key(self, *parts: str) -> str:
+        """Build a Redis key under the configured prefix (so tests can isolate keys)."""
+        return self.redis_prefix + ":".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

@@ -77,6 +77,15 @@ class Settings(BaseSettings):
         2000, ge=10, description="Messages per breaker window (0 < share <= 1)."
     )
 
+    recovery_dir: str = Field(
+        ".run/recovery", description="Bytewax recovery directory (Kafka offsets + state live here)."
+    )
+    recovery_partitions: int = Field(1, ge=1, description="Partitions of a new recovery store.")
+    snapshot_interval_seconds: int = Field(5, ge=1, description="Seconds between snapshots (-s).")
+    recovery_backup_seconds: int = Field(
+        60, ge=0, description="How long old snapshots are kept (-b), for lagging workers."
+    )
+
     # --- Metrics -----------------------------------------------------------------------------
     metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus /metrics port.")
     metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics.")

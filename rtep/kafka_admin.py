@@ -1,0 +1,53 @@
+"""Kafka administration rtep needs: wait for a broker, create topics with explicit partitions.
+
+Topics are always created explicitly: some brokers auto-create unknown topics, so a misspelt
+name would otherwise run silently against an empty topic.
+"""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def admin(brokers: str) -> AdminClient:
+    """An admin client for ``brokers`` (comma-separated host:port list)."""
+    return AdminClient({"bootstrap.servers": brokers})
+
+
+def wait_for_broker(brokers: str, timeout: float = 30.0) -> None:
+    """Block until the broker answers a metadata request, or raise naming the fix."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    client = admin(brokers)
+    while time.monotonic() < deadline:
+        try:
+            client.list_topics(timeout=2)
+            return
+        except KafkaException as exc:
+            last = exc
+    raise TimeoutError(
+        f"Kafka at {brokers} did not answer within {timeout:.0f}s ({last}); "
+        "check RTEP_KAFKA_BROKERS or unset it to use the embedded broker"
+    )
+
+
+def ensure_topics(brokers: str, topics: dict[str, int], timeout: float = 30.0) -> None:
+    """Create each missing topic with its partition count; leave existing ones unchanged."""
+    client = admin(brokers)
+    existing = set(client.list_topics(timeout=timeout).topics)
+    missing = [
+        NewTopic(name, num_partitions=parts, replication_factor=1)
+        for name, parts in topics.items()
+        if name not in existing
+    ]
+    if not missing:
+        return
+    for name, future in client.create_topics(missing, operation_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise RuntimeError(f"cannot create topic {name}: {exc}") from exc

@@ -1,0 +1,45 @@
+"""Shared fixtures: real PostgreSQL, Redis and an embedded Kafka-compatible broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rtep.embedded import EmbeddedBroker
+from rtep.kafka_admin import ensure_topics
+from tests.harness import Stack, fresh_database, redis_prefix, unique_topics
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """One embedded broker for the session; tests isolate themselves by topic names."""
+    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    with EmbeddedBroker(log_path=log) as running:
+        yield running
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh migrated database for one test (DSN)."""
+    with fresh_database() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def rprefix() -> Iterator[str]:
+    """A Redis key prefix for one test, cleaned afterwards."""
+    with redis_prefix() as prefix:
+        yield prefix
+
+
+@pytest.fixture
+def stack(broker: EmbeddedBroker, database: str, rprefix: str, tmp_path: Path) -> Stack:
+    """Broker + database + Redis prefix + topics (created, 4 partitions for events)."""
+    topics = unique_topics()
+    ensure_topics(
+        broker.bootstrap,
+        {topics["RTEP_EVENTS_TOPIC"]: 4, topics["RTEP_DLQ_TOPIC"]: 1, topics["RTEP_ALERTS_TOPIC"]: 1},
+    )
+    return Stack(broker.bootstrap, database, rprefix, topics, tmp_path)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install the offline validators of the deployment artifacts (see ops/requirements-validators.txt)
+# into .venv-validators, and shellcheck (used by actionlint) from apt when missing.
+# Idempotent: a second run with unchanged pins does nothing. tests/ops/ uses .venv-validators/bin/.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv-validators"
+reqs="$root/ops/requirements-validators.txt"
+constraints="$root/ops/constraints-validators.txt"
+stamp="$venv/.installed"
+python="${PYTHON:-python3}"
+
+want="$(cat "$reqs" "$constraints" | sha256sum | cut -d' ' -f1)"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    echo "validators: up to date in $venv"
+else
+    if [[ ! -x "$venv/bin/python" ]]; then
+        "$python" -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r "$reqs" -c "$constraints"
+    echo "$want" > "$stamp"
+    echo "validators: installed into $venv"
+fi
+
+if ! command -v shellcheck > /dev/null 2>&1; then
+    sudo_cmd=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+        sudo_cmd=(sudo)
+    fi
+    if ! "${sudo_cmd[@]}" apt-get install -y --no-install-recommends shellcheck; then
+        "${sudo_cmd[@]}" apt-get update
+        "${sudo_cmd[@]}" apt-get install -y --no-install-recommends shellcheck
+    fi
+fi
+echo "validators: shellcheck $(shellcheck --version | sed -n 's/^version: //p')"

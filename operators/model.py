@@ -24,6 +24,7 @@ class Reason(StrEnum):
     INVALID_TIMESTAMP = "invalid_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"
     EMPTY_USER_ID = "empty_user_id"
+    INVALID_VALUE = "invalid_value"
     TOO_LARGE = "too_large"
     EMPTY_MESSAGE = "empty_message"
 

@@ -1,81 +1,119 @@
 """Wire schemas of the five activity event types (the contract's input format).
 
-These pydantic models are the single definition of what a valid event is; the simulator
-shares them to produce valid traffic. Types are strict: ``"1"`` is not a bool, ``1`` is not a
-string. Unknown fields are kept (``extra="allow"``), never rejected.
+These pydantic schemas are the single definition of what a valid event is; the simulator shares
+them to produce valid traffic. They are ``TypedDict``s validated by pydantic (strict, extra fields
+allowed) rather than ``BaseModel``s: validation then yields the plain dict the pipeline keeps as
+the payload, with no model objects to build, which is ~2x faster on the hot path.
+Types are strict: ``"1"`` is not a bool, ``1`` is not a string. Unknown fields are kept.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NotRequired
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, TypeAdapter
+from typing_extensions import TypedDict
 
 EVENT_TYPES: tuple[str, ...] = ("login", "logout", "page_view", "button_click", "form_submit")
 
+_STRICT_OPEN = ConfigDict(extra="allow", strict=True)
 UserId = Annotated[str, StringConstraints(min_length=1)]
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
-    userId: UserId  # noqa: N815 - contract field names are camelCase
+class LoginPayload(TypedDict):
+    """A login attempt; ``success`` defaults to true."""
 
-
-class LoginPayload(_Payload):
+    __pydantic_config__ = _STRICT_OPEN  # type: ignore[misc]
+    userId: UserId
     ip: str
     device: str
-    success: bool = True
-    failureReason: str | None = None  # noqa: N815
+    success: NotRequired[bool]
+    failureReason: NotRequired[str | None]
 
 
-class LogoutPayload(_Payload):
+class LogoutPayload(TypedDict):
+    """A logout; ``duration`` is the session length in seconds the client measured."""
+
+    __pydantic_config__ = _STRICT_OPEN  # type: ignore[misc]
+    userId: UserId
     ip: str
-    duration: Annotated[float, Field(ge=0)] | None = None
+    duration: NotRequired[Annotated[float, Field(ge=0)] | None]
 
 
-class PageViewPayload(_Payload):
+class PageViewPayload(TypedDict):
+    """A page view."""
+
+    __pydantic_config__ = _STRICT_OPEN  # type: ignore[misc]
+    userId: UserId
     page: str
-    referrer: str | None = None
+    referrer: NotRequired[str | None]
     device: str
 
 
-class ButtonClickPayload(_Payload):
-    buttonId: str  # noqa: N815
+class ButtonClickPayload(TypedDict):
+    """A click on a button of a page."""
+
+    __pydantic_config__ = _STRICT_OPEN  # type: ignore[misc]
+    userId: UserId
+    buttonId: str
     page: str
 
 
-class FormSubmitPayload(_Payload):
-    formId: str  # noqa: N815
+class FormSubmitPayload(TypedDict):
+    """A submitted form: field name to value, all strings."""
+
+    __pydantic_config__ = _STRICT_OPEN  # type: ignore[misc]
+    userId: UserId
+    formId: str
     fields: dict[str, str]
 
 
-class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
-    eventId: str  # noqa: N815 - checked as a UUID by validation (its own reason code)
-    timestamp: str  # parsed by validation (its own reason codes)
+class LoginEvent(TypedDict):
+    """Envelope of a login event."""
 
-
-class LoginEvent(_Envelope):
+    __pydantic_config__ = _STRICT_OPEN  # type: ignore[misc]
+    eventId: str
+    timestamp: str
     type: Literal["login"]
     payload: LoginPayload
 
 
-class LogoutEvent(_Envelope):
+class LogoutEvent(TypedDict):
+    """Envelope of a logout event."""
+
+    __pydantic_config__ = _STRICT_OPEN  # type: ignore[misc]
+    eventId: str
+    timestamp: str
     type: Literal["logout"]
     payload: LogoutPayload
 
 
-class PageViewEvent(_Envelope):
+class PageViewEvent(TypedDict):
+    """Envelope of a page_view event."""
+
+    __pydantic_config__ = _STRICT_OPEN  # type: ignore[misc]
+    eventId: str
+    timestamp: str
     type: Literal["page_view"]
     payload: PageViewPayload
 
 
-class ButtonClickEvent(_Envelope):
+class ButtonClickEvent(TypedDict):
+    """Envelope of a button_click event."""
+
+    __pydantic_config__ = _STRICT_OPEN  # type: ignore[misc]
+    eventId: str
+    timestamp: str
     type: Literal["button_click"]
     payload: ButtonClickPayload
 
 
-class FormSubmitEvent(_Envelope):
+class FormSubmitEvent(TypedDict):
+    """Envelope of a form_submit event."""
+
+    __pydantic_config__ = _STRICT_OPEN  # type: ignore[misc]
+    eventId: str
+    timestamp: str
     type: Literal["form_submit"]
     payload: FormSubmitPayload
 
@@ -85,7 +123,7 @@ WireEvent = Annotated[
     Field(discriminator="type"),
 ]
 WIRE_EVENT: TypeAdapter[WireEvent] = TypeAdapter(WireEvent)
-"""Validates a parsed JSON object as one of the five event types."""
+"""Validates one event (JSON bytes or a parsed object) as one of the five types."""
 
 AWARE_DATETIME: TypeAdapter[AwareDatetime] = TypeAdapter(AwareDatetime)
-"""Parses an ISO-8601 timestamp that must carry a zone."""
+"""Parses an ISO-8601 timestamp that must carry a zone (for clients such as the simulator)."""

@@ -1,0 +1,1 @@
+"""Benchmarks: throughput and latency, always as a ratio against a raw baseline of the same run."""

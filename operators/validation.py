@@ -1,0 +1,180 @@
+"""Raw Kafka message bytes → a valid ``Event`` or a ``Rejection`` with a reason code. Never raises.
+
+Order of checks (the first failure names the reason): empty → too large → UTF-8 → JSON → object →
+``type`` → schema (missing / wrong type / empty userId / value out of range) → storable → eventId →
+timestamp → future skew. Storage limits are checked here too (PostgreSQL cannot store NUL
+characters in text or jsonb), so that nothing accepted can later fail a sink write.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from operators.model import Event, Reason, Rejection, Source
+from operators.schemas import EVENT_TYPES, WIRE_EVENT
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ENVELOPE_FIELDS = frozenset({"eventId", "type", "timestamp", "payload"})
+_TYPES = frozenset(EVENT_TYPES)
+_DETAIL_MAX = 300
+_WRONG_TYPE_ERRORS = frozenset(
+    {
+        "string_type",
+        "bool_type",
+        "float_type",
+        "int_type",
+        "dict_type",
+        "model_type",
+        "model_attributes_type",
+        "finite_number",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What validation enforces beyond the schema (from settings)."""
+
+    max_event_bytes: int = 65536
+    max_future_skew: timedelta = timedelta(seconds=300)
+
+
+class _Invalid(Exception):
+    """Internal: the message fails with this reason; turned into a Rejection at the boundary."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail[:_DETAIL_MAX]
+
+
+def validate_message(
+    raw: bytes | None, source: Source, received_at: datetime, now: datetime, limits: Limits
+) -> Event | Rejection:
+    """Classify one message. ``now`` is injected wall time (for the future-skew check)."""
+    try:
+        return _to_event(raw, received_at, now, limits, source)
+    except _Invalid as bad:
+        return Rejection(bad.reason, bad.detail, raw or b"", source, received_at)
+    except Exception as exc:  # the contract: validation never raises, whatever the input
+        detail = f"unclassifiable message ({type(exc).__name__})"
+        return Rejection(Reason.INVALID_JSON, detail, raw or b"", source, received_at)
+
+
+def _to_event(
+    raw: bytes | None, received_at: datetime, now: datetime, limits: Limits, source: Source
+) -> Event:
+    if not raw:
+        raise _Invalid(Reason.EMPTY_MESSAGE, "empty message (or tombstone): no event")
+    if len(raw) > limits.max_event_bytes:
+        raise _Invalid(
+            Reason.TOO_LARGE,
+            f"message is {len(raw)} bytes; the limit is {limits.max_event_bytes} "
+            "(RTEP_MAX_EVENT_BYTES)",
+        )
+    try:
+        obj: dict[str, Any] = WIRE_EVENT.validate_json(raw)  # type: ignore[assignment]
+    except ValidationError:
+        _raise_first_defect(raw)
+    if b"\\u0000" in raw:
+        raise _Invalid(Reason.INVALID_VALUE, "NUL character (\\u0000) in a string: not storable")
+    event_id: str = obj["eventId"]
+    if len(event_id) != 36 or not _UUID.fullmatch(event_id):
+        raise _Invalid(
+            Reason.INVALID_EVENT_ID, f"eventId {event_id[:40]!r} is not a UUID (8-4-4-4-12 hex)"
+        )
+    ts = _parse_timestamp(obj["timestamp"])
+    if ts - now > limits.max_future_skew:
+        raise _Invalid(
+            Reason.FUTURE_TIMESTAMP,
+            f"timestamp is {(ts - now).total_seconds():.0f}s in the future; the limit is "
+            f"{limits.max_future_skew.total_seconds():.0f}s (RTEP_MAX_FUTURE_SKEW_SECONDS)",
+        )
+    payload: dict[str, Any] = obj["payload"]
+    if len(obj) > len(_ENVELOPE_FIELDS):  # unknown top-level fields are kept, in the payload
+        payload["_envelope"] = {k: v for k, v in obj.items() if k not in _ENVELOPE_FIELDS}
+    return Event(
+        event_id=event_id.lower(),
+        type=obj["type"],
+        ts=ts,
+        user_id=payload["userId"],
+        payload=payload,
+        received_at=received_at,
+        ip=payload.get("ip"),
+        device=payload.get("device"),
+        page=payload.get("page"),
+        source=source,
+    )
+
+
+def _parse_timestamp(stamp: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(stamp)
+    except ValueError:
+        raise _Invalid(
+            Reason.INVALID_TIMESTAMP, f"timestamp {stamp[:40]!r} is not ISO-8601"
+        ) from None
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise _Invalid(
+            Reason.INVALID_TIMESTAMP, f"timestamp {stamp[:40]!r} has no zone (add Z or +00:00)"
+        )
+    return ts.astimezone(UTC)
+
+
+def _raise_first_defect(raw: bytes) -> None:
+    """Slow path for invalid messages: find the first defect, for a precise reason code."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as uexc:
+            raise _Invalid(
+                Reason.INVALID_UTF8, f"not valid UTF-8: {uexc.reason} at byte {uexc.start}"
+            ) from None
+        raise _Invalid(Reason.INVALID_JSON, f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise _Invalid(
+            Reason.NOT_AN_OBJECT, f"top level is a JSON {_json_kind(obj)}, not an object"
+        )
+    kind = obj.get("type")
+    if kind is None:
+        raise _Invalid(Reason.MISSING_FIELD, "missing field 'type'")
+    if not isinstance(kind, str):
+        raise _Invalid(Reason.WRONG_TYPE, f"'type' must be a string, got {_json_kind(kind)}")
+    if kind not in _TYPES:
+        raise _Invalid(
+            Reason.UNKNOWN_TYPE,
+            f"unknown type {kind[:40]!r}; expected one of {', '.join(EVENT_TYPES)}",
+        )
+    try:
+        WIRE_EVENT.validate_python(obj)
+    except ValidationError as exc:
+        raise _schema_defect(exc) from None
+    # pydantic's JSON parser refused what orjson accepts (e.g. a number out of float range)
+    raise _Invalid(Reason.INVALID_JSON, "JSON with values that cannot be represented exactly")
+
+
+def _schema_defect(exc: ValidationError) -> _Invalid:
+    """Map pydantic's first error to a contract reason code and a readable detail."""
+    err = exc.errors(include_url=False, include_input=False)[0]
+    loc = ".".join(str(p) for p in err["loc"][1:])  # drop the union tag
+    kind = err["type"]
+    if kind == "missing":
+        return _Invalid(Reason.MISSING_FIELD, f"missing field {loc!r}")
+    if kind == "string_too_short" and loc == "payload.userId":
+        return _Invalid(Reason.EMPTY_USER_ID, "payload.userId is empty")
+    if kind in _WRONG_TYPE_ERRORS:
+        return _Invalid(Reason.WRONG_TYPE, f"{loc}: {err['msg']}")
+    return _Invalid(Reason.INVALID_VALUE, f"{loc}: {err['msg']}")
+
+
+def _json_kind(value: object) -> str:
+    kinds = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)

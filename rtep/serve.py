@@ -1,0 +1,91 @@
+"""Run the pipeline the way production does: migrate, prepare recovery, then exec the dataflow.
+
+``python -m rtep.serve [extra bytewax.run args, e.g. -w 2]``. Recovery is always on: it is what
+carries the Kafka offsets (bytewax commits nothing to Kafka), so a restart resumes where the last
+snapshot left off instead of re-reading the topic.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import psycopg
+from bytewax.recovery import init_db_dir
+
+from rtep.kafka_admin import ensure_topics, wait_for_broker
+from rtep.logs import get_logger
+from rtep.migrate import migrate
+from rtep.settings import Settings, get_settings
+
+log = get_logger("rtep.serve")
+
+
+def prepare_recovery(settings: Settings) -> Path:
+    """Create and initialise the recovery directory when it holds no partitions yet."""
+    directory = Path(settings.recovery_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    if not any(directory.glob("part-*.sqlite3")):
+        init_db_dir(directory, settings.recovery_partitions)
+        log.info("recovery store initialised", dir=str(directory), partitions=settings.recovery_partitions)
+    return directory
+
+
+def ensure_pipeline_topics(settings: Settings) -> None:
+    """Create the events, dead-letter and alerts topics if they are missing."""
+    wait_for_broker(settings.kafka_brokers)
+    ensure_topics(
+        settings.kafka_brokers,
+        {
+            settings.events_topic: settings.topic_partitions,
+            settings.dlq_topic: 1,
+            settings.alerts_topic: 1,
+        },
+    )
+
+
+def dataflow_argv(settings: Settings, recovery_dir: Path, extra: list[str]) -> list[str]:
+    """The ``bytewax.run`` command line with recovery flags."""
+    return [
+        sys.executable,
+        "-m",
+        "bytewax.run",
+        "dataflows.activity:flow",
+        "-r",
+        str(recovery_dir),
+        "-s",
+        str(settings.snapshot_interval_seconds),
+        "-b",
+        str(settings.recovery_backup_seconds),
+        *extra,
+    ]
+
+
+def main(argv: list[str]) -> int:
+    """Prepare everything the dataflow needs, then replace this process with it."""
+    settings = get_settings()
+    try:
+        migrate(settings.database_url.get_secret_value())
+    except psycopg.OperationalError as exc:
+        log.error(
+            "cannot reach PostgreSQL: check RTEP_DATABASE_URL and that the server is running",
+            error=str(exc).strip().splitlines()[-1:],
+        )
+        return 2
+    try:
+        ensure_pipeline_topics(settings)
+    except TimeoutError as exc:
+        log.error(str(exc))
+        return 2
+    recovery_dir = prepare_recovery(settings)
+    args = dataflow_argv(settings, recovery_dir, argv)
+    log.info("starting dataflow", argv=args[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, args)  # noqa: S606 - fixed argv, no shell
+    return 0  # pragma: no cover - execv does not return
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

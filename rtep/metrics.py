@@ -7,16 +7,36 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, Info
 
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+_LATENCY_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
 
 EVENTS_CONSUMED = Counter("rtep_events_consumed", "Messages read from the events topic.")
 EVENTS_VALID = Counter("rtep_events_valid", "Messages that passed validation.", ["type"])
 EVENTS_REJECTED = Counter("rtep_events_rejected", "Messages rejected, by reason code.", ["reason"])
 EVENTS_DUPLICATE = Counter("rtep_events_duplicate", "Valid events dropped as repeated eventIds.")
-EVENTS_LATE = Counter("rtep_events_late", "Events older than the allowed lateness (stored, flagged).")
+EVENTS_LATE = Counter(
+    "rtep_events_late", "Events older than the allowed lateness (stored, flagged)."
+)
 EVENTS_STORED = Counter("rtep_events_stored", "Records durably written, by sink.", ["sink"])
 SINK_WRITE_SECONDS = Histogram(
-    "rtep_sink_write_seconds", "Time to write one batch, by sink.", ["sink"], buckets=_LATENCY_BUCKETS
+    "rtep_sink_write_seconds",
+    "Time to write one batch, by sink.",
+    ["sink"],
+    buckets=_LATENCY_BUCKETS,
 )
 SINK_ERRORS = Counter("rtep_sink_errors", "Failed write attempts (retried), by sink.", ["sink"])
 EVENT_LATENCY = Histogram(
@@ -24,7 +44,9 @@ EVENT_LATENCY = Histogram(
     "Event timestamp to committed in PostgreSQL.",
     buckets=_LATENCY_BUCKETS,
 )
-ALERTS = Counter("rtep_alerts", "Alert incidents raised, by rule and severity.", ["rule", "severity"])
+ALERTS = Counter(
+    "rtep_alerts", "Alert incidents raised, by rule and severity.", ["rule", "severity"]
+)
 FAILED_LOGINS = Counter("rtep_failed_logins", "Failed login events seen.")
 ACTIVE_SESSIONS = Gauge("rtep_active_sessions", "Sessions currently open in this process.")
 SESSION_STATE_USERS = Gauge(

@@ -30,7 +30,9 @@ def migration_files(sql_dir: Path = SQL_DIR) -> list[tuple[int, Path]]:
             raise ValueError(f"{path.name}: migration files must be named NNN_snake_case.sql")
         version = int(match.group(1))
         if version in found:
-            raise ValueError(f"two migrations numbered {version:03d}: {found[version].name}, {path.name}")
+            raise ValueError(
+                f"two migrations numbered {version:03d}: {found[version].name}, {path.name}"
+            )
         found[version] = path
     return sorted(found.items())
 

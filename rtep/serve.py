@@ -28,7 +28,11 @@ def prepare_recovery(settings: Settings) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     if not any(directory.glob("part-*.sqlite3")):
         init_db_dir(directory, settings.recovery_partitions)
-        log.info("recovery store initialised", dir=str(directory), partitions=settings.recovery_partitions)
+        log.info(
+            "recovery store initialised",
+            dir=str(directory),
+            partitions=settings.recovery_partitions,
+        )
     return directory
 
 

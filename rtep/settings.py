@@ -14,7 +14,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RTEP_", extra="ignore", frozen=True)
 
     # --- Kafka -------------------------------------------------------------------------------
-    kafka_brokers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers (comma list).")
+    kafka_brokers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers (comma list)."
+    )
     events_topic: str = Field("activity.events", description="Input topic of raw events.")
     dlq_topic: str = Field("activity.dlq", description="Dead-letter topic: rejected raw bytes.")
     alerts_topic: str = Field("activity.alerts", description="Topic for detection alerts.")

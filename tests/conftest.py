@@ -40,6 +40,10 @@ def stack(broker: EmbeddedBroker, database: str, rprefix: str, tmp_path: Path) -
     topics = unique_topics()
     ensure_topics(
         broker.bootstrap,
-        {topics["RTEP_EVENTS_TOPIC"]: 4, topics["RTEP_DLQ_TOPIC"]: 1, topics["RTEP_ALERTS_TOPIC"]: 1},
+        {
+            topics["RTEP_EVENTS_TOPIC"]: 4,
+            topics["RTEP_DLQ_TOPIC"]: 1,
+            topics["RTEP_ALERTS_TOPIC"]: 1,
+        },
     )
     return Stack(broker.bootstrap, database, rprefix, topics, tmp_path)

@@ -123,7 +123,9 @@ class Stack:
         """Run one query and return the first column of the first row."""
         return self.query(sql, *params)[0][0]
 
-    def run_sim(self, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    def run_sim(
+        self, *args: str, timeout: float = 300, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``python -m sim`` against this stack; fail the test if it fails."""
         proc = subprocess.run(
             [sys.executable, "-m", "sim", *args],

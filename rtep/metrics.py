@@ -5,7 +5,12 @@ The dataflow updates these per batch, not per event, to keep the hot path cheap.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE
 from prometheus_client import Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (
     0.005,
@@ -53,8 +58,29 @@ SESSION_STATE_USERS = Gauge(
     "rtep_session_state_users", "Users with per-user session state held in this process."
 )
 SESSIONS_CLOSED = Counter("rtep_sessions_closed", "Sessions closed, by cause.", ["ended_by"])
-CONSUMER_LAG = Gauge(
-    "rtep_consumer_lag_messages", "Messages behind the partition's high watermark.", ["partition"]
-)
 BREAKER_OPEN = Gauge("rtep_breaker_open", "1 when the rejection breaker stopped the flow.")
 BUILD_INFO = Info("rtep_build", "Version and git revision of the running code.")
+
+
+class ConsumerLagCollector(Collector):
+    """``rtep_consumer_lag_messages{partition}``: bytewax's own Kafka lag gauge under the contract name.
+
+    Bytewax computes it from librdkafka statistics every second (high watermark − next offset);
+    this re-exports it summed per partition, so dashboards need only rtep_ names.
+    """
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Read bytewax's gauge at scrape time."""
+        family = GaugeMetricFamily(
+            "rtep_consumer_lag_messages",
+            "Messages behind the partition's high watermark (events topic).",
+            labels=["partition"],
+        )
+        lag: dict[str, float] = {}
+        for metric in BYTEWAX_CONSUMER_LAG_GAUGE.collect():
+            for sample in metric.samples:
+                part = str(sample.labels.get("partition", ""))
+                lag[part] = lag.get(part, 0.0) + sample.value
+        for part, value in sorted(lag.items()):
+            family.add_metric([part], value)
+        yield family

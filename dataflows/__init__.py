@@ -1,0 +1,1 @@
+"""Bytewax dataflow wiring: connects operators/ (pure logic) to sinks/ (I/O)."""

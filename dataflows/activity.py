@@ -1,0 +1,157 @@
+"""The rtep dataflow: ``python -m bytewax.run dataflows.activity:flow`` (use ``rtep.serve``).
+
+Reads top to bottom like a wiring diagram; each step calls a named function or class from
+``operators/`` (pure logic) or ``sinks/`` (I/O). Shape comments show what flows out of a step.
+"""
+
+from __future__ import annotations
+
+import gc
+from datetime import timedelta
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow
+from confluent_kafka import OFFSET_BEGINNING
+
+from dataflows.adapters import ValidateBatch, log_kafka_error, shard_builder, shard_key
+from dataflows.observers import observe_alerts, observe_dedup, observe_rollups, observe_sessions
+from operators.breaker import BreakerParams, RejectionBreaker
+from operators.dedup import Deduplicator, DedupParams
+from operators.detection import (
+    CredentialStuffingRule,
+    DetectionParams,
+    UserDetector,
+)
+from operators.model import Event
+from operators.rollups import MinuteRollup, RollupParams
+from operators.sessions import Sessionizer, SessionParams
+from operators.validation import Limits
+from rtep.metrics_server import serve_metrics
+from rtep.settings import Settings, get_settings
+from sinks.kafka import KafkaProduceSink, alert_message, dlq_message
+from sinks.postgres import AlertsSink, EventsSink, RejectedSink, RollupSink, SessionsSink
+from sinks.redis_sink import RedisSink
+from sinks.retry import RetryPolicy
+
+
+def build_flow(settings: Settings) -> Dataflow:
+    """Wire the whole pipeline from settings (tests build flows with their own settings)."""
+    dsn = settings.database_url.get_secret_value()
+    retry = RetryPolicy(max_retry_seconds=settings.sink_max_retry_seconds)
+    kafka_config = {"auto.offset.reset": "earliest", **settings.kafka_extra_config}
+    shards = settings.user_shards
+    redis = RedisSink(
+        settings.redis_url.get_secret_value(),
+        settings.redis_prefix,
+        settings.redis_counts_ttl_seconds,
+        settings.redis_recent_alerts,
+        retry,
+    )
+
+    flow = Dataflow("rtep_activity")
+    raw = kop.input(
+        "kafka_in",
+        flow,
+        brokers=settings.kafka_brokers.split(","),
+        topics=[settings.events_topic],
+        starting_offset=OFFSET_BEGINNING,
+        add_config=kafka_config,
+        batch_size=settings.kafka_batch_size,
+    )  # .oks: KafkaSourceMessage, .errs: KafkaError
+    op.flat_map("kafka_errors", raw.errs, log_kafka_error)  # logged, never silently dropped
+    limits = Limits(settings.max_event_bytes, timedelta(seconds=settings.max_future_skew_seconds))
+    breaker = RejectionBreaker(
+        BreakerParams(settings.breaker_window, settings.breaker_reject_share)
+    )
+    checked = op.flat_map_batch("validate", raw.oks, ValidateBatch(limits, breaker))
+    # Event (enriched) | Rejection
+    split = op.branch("split_valid", checked, lambda item: isinstance(item, Event))
+
+    # --- rejected: dead-letter topic + rtep.rejected_events (original bytes, reason, source)
+    rejected = split.falses  # Rejection
+    op.output("rejected_pg", rejected, RejectedSink(dsn, retry))
+    dead_letters = op.map("dlq_message", rejected, dlq_message)  # (key, value, headers)
+    op.output(
+        "dlq_out",
+        dead_letters,
+        KafkaProduceSink(settings.kafka_brokers, settings.dlq_topic, kafka_config, retry),
+    )
+
+    # --- valid: de-duplicate, sessionize (per user shard)
+    by_user = op.key_on("key_user", split.trues, lambda e: shard_key(e.user_id, shards))
+    # (user shard, Event)
+    unique = op.stateful_batch(
+        "dedup",
+        by_user,
+        shard_builder(Deduplicator, DedupParams.from_settings(settings), observe_dedup),
+    )  # (user shard, Event) first occurrences only
+    sessionized = op.stateful_batch(
+        "sessionize",
+        unique,
+        shard_builder(Sessionizer, SessionParams.from_settings(settings), observe_sessions),
+    )  # (user shard, Event with session_id | Session)
+    session_split = op.branch(
+        "split_sessions", op.key_rm("unkey_sessions", sessionized), lambda x: isinstance(x, Event)
+    )
+    events = session_split.trues  # Event (with session_id)
+    sessions = session_split.falses  # Session (latest state per batch)
+    op.output("events_pg", events, EventsSink(dsn, retry))
+    op.output("sessions_pg", sessions, SessionsSink(dsn, retry))
+
+    # --- detections: per user shard, and per IP shard for credential stuffing
+    detection = DetectionParams.from_settings(settings)
+    user_alerts = op.stateful_batch(
+        "detect_user", unique, shard_builder(UserDetector, detection, observe_alerts)
+    )  # (user shard, Alert)
+    failed_by_ip = op.key_on(
+        "key_ip",
+        op.filter("failed_logins", op.key_rm("unkey_unique", unique), _failed_login_with_ip),
+        lambda e: shard_key(e.ip or "", shards),
+    )  # (ip shard, Event)
+    ip_alerts = op.stateful_batch(
+        "detect_ip", failed_by_ip, shard_builder(CredentialStuffingRule, detection, observe_alerts)
+    )  # (ip shard, Alert)
+    alerts = op.merge(
+        "alerts",
+        op.key_rm("unkey_user_alerts", user_alerts),
+        op.key_rm("unkey_ip_alerts", ip_alerts),
+    )  # Alert
+    op.output("alerts_pg", alerts, AlertsSink(dsn, retry))
+    op.output(
+        "alerts_kafka",
+        op.map("alert_message", alerts, alert_message),
+        KafkaProduceSink(settings.kafka_brokers, settings.alerts_topic, kafka_config, retry),
+    )
+
+    # --- rollups: per event type and event-time minute (overwrite semantics)
+    by_type = op.key_on("key_type", events, lambda e: e.type)  # (type, Event)
+    rollups = op.key_rm(
+        "unkey_rollups",
+        op.stateful_batch(
+            "rollup",
+            by_type,
+            shard_builder(MinuteRollup, RollupParams.from_settings(settings), observe_rollups),
+        ),
+    )  # RollupRow
+    op.output("rollups_pg", rollups, RollupSink(dsn, retry))
+
+    # --- hot cache: one Redis pipeline per batch for everything
+    hot: Any = op.merge("hot", events, sessions, alerts, rollups)
+    op.output("redis", hot, redis)
+    return flow
+
+
+def _failed_login_with_ip(event: Event) -> bool:
+    return event.failed_login and event.ip is not None
+
+
+def _main_flow() -> Dataflow:
+    settings = get_settings()
+    serve_metrics(settings)
+    gc.freeze()  # start-up objects leave the GC's scans: cheaper collections on the hot path
+    return build_flow(settings)
+
+
+flow = _main_flow()

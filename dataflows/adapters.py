@@ -1,0 +1,122 @@
+"""Glue between Bytewax and the pure operators: the generic stateful adapter and the batch steps.
+
+Metrics are updated here, once per batch, so operators stay pure and the hot path stays cheap.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+from bytewax.operators import StatefulBatchLogic
+
+from operators.breaker import RejectionBreaker
+from operators.enrichment import enrich
+from operators.model import Event, Rejection, Source
+from operators.state import ShardLogic
+from operators.validation import Limits, validate_message
+from rtep import metrics
+from rtep.logs import get_logger
+
+log = get_logger("rtep.dataflow")
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class BreakerTripped(RuntimeError):
+    """Most of the input is being rejected: stop the flow instead of dead-lettering everything."""
+
+
+def shard_key(value: str, shards: int) -> str:
+    """A stable shard name for ``value`` (crc32: the same in every process, unlike ``hash``)."""
+    return str(zlib.crc32(value.encode("utf-8", "surrogatepass")) % shards)
+
+
+class ValidateBatch:
+    """The ``validate`` step: Kafka messages → enriched Events and Rejections, one call per batch."""
+
+    def __init__(self, limits: Limits, breaker: RejectionBreaker) -> None:
+        self.limits = limits
+        self.breaker = breaker
+
+    def __call__(self, batch: list[KafkaSourceMessage[Any, Any]]) -> list[Event | Rejection]:
+        """Validate and enrich a batch; count it; trip the breaker if most of it is bad."""
+        now = datetime.now(UTC)
+        out: list[Event | Rejection] = []
+        valid: Counter[str] = Counter()
+        rejected: Counter[str] = Counter()
+        failed_logins = 0
+        for msg in batch:
+            source = Source(msg.topic or "", msg.partition or 0, msg.offset or 0)
+            result = validate_message(msg.value, source, now, now, self.limits)
+            if isinstance(result, Event):
+                enrich(result)
+                valid[result.type] += 1
+                failed_logins += result.failed_login
+            else:
+                rejected[result.reason.value] += 1
+            out.append(result)
+        metrics.EVENTS_CONSUMED.inc(len(batch))
+        for kind, count in valid.items():
+            metrics.EVENTS_VALID.labels(kind).inc(count)
+        for reason, count in rejected.items():
+            metrics.EVENTS_REJECTED.labels(reason).inc(count)
+        if failed_logins:
+            metrics.FAILED_LOGINS.inc(failed_logins)
+        why = self.breaker.observe(valid.total(), rejected.total())
+        if why:
+            metrics.BREAKER_OPEN.set(1)
+            log.error("rejection breaker tripped: stopping the flow", reason=why)
+            raise BreakerTripped(why)
+        return out
+
+
+def log_kafka_error(error: KafkaError[Any, Any]) -> list[Any]:
+    """Consume the Kafka source's error stream: log each error (they are otherwise dropped)."""
+    log.warning("kafka source error", error=str(error.err), partition=error.msg.partition)
+    return []
+
+
+class ShardAdapter(StatefulBatchLogic[In, Out, object], Generic[In, Out]):
+    """Runs one pure ``ShardLogic`` as a Bytewax stateful step (timers, discard, snapshots)."""
+
+    def __init__(self, logic: ShardLogic[In, Out], after: Callable[[Any, list[Out]], None]) -> None:
+        self.logic = logic
+        self.after = after
+
+    def _done(self, out: list[Out]) -> tuple[Iterable[Out], bool]:
+        self.after(self.logic, out)
+        return out, self.logic.is_empty()
+
+    def on_batch(self, values: list[In]) -> tuple[Iterable[Out], bool]:
+        """Feed a batch to the logic at the current wall time."""
+        return self._done(self.logic.on_batch(values, datetime.now(UTC)))
+
+    def on_notify(self) -> tuple[Iterable[Out], bool]:
+        """Let the logic close what the advancing watermark has passed."""
+        return self._done(self.logic.on_tick(datetime.now(UTC)))
+
+    def notify_at(self) -> datetime | None:
+        """When the logic next needs a tick (never a busy loop: see bytewax #578)."""
+        return self.logic.next_tick()
+
+    def snapshot(self) -> object:
+        """The logic's own immutable snapshot."""
+        return self.logic.snapshot()
+
+
+def shard_builder(
+    cls: Any, params: Any, after: Callable[[Any, list[Any]], None] | None = None
+) -> Callable[[object | None], ShardAdapter[Any, Any]]:
+    """The ``builder`` Bytewax calls per key: a fresh logic, or one restored from its snapshot."""
+    hook = after or (lambda _logic, _out: None)
+
+    def build(resume: object | None) -> ShardAdapter[Any, Any]:
+        logic = cls(params) if resume is None else cls.restore(resume, params)
+        return ShardAdapter(logic, hook)
+
+    return build

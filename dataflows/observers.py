@@ -1,0 +1,54 @@
+"""Metric hooks run after each stateful step's batch or tick (per batch, never per event)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from operators.model import Event
+from operators.sessions import Session
+from rtep import metrics
+
+_open_sessions: dict[int, int] = {}
+_session_users: dict[int, int] = {}
+
+
+def observe_dedup(logic: Any, out: list[Any]) -> None:
+    """Count the duplicates the deduplicator dropped in this batch."""
+    dropped = logic.take_duplicate_count()
+    if dropped:
+        metrics.EVENTS_DUPLICATE.inc(dropped)
+
+
+def observe_sessions(logic: Any, out: list[Any]) -> None:
+    """Active sessions and users held in state (per process), late events, closed sessions."""
+    key = id(logic)
+    if logic.is_empty():
+        _open_sessions.pop(key, None)
+        _session_users.pop(key, None)
+    else:
+        _open_sessions[key] = logic.open_sessions()
+        _session_users[key] = logic.users()
+    metrics.ACTIVE_SESSIONS.set(sum(_open_sessions.values()))
+    metrics.SESSION_STATE_USERS.set(sum(_session_users.values()))
+    late = 0
+    closed: Counter[str] = Counter()
+    for item in out:
+        if isinstance(item, Event):
+            late += item.late
+        elif isinstance(item, Session) and item.ended_by is not None:
+            closed[item.ended_by] += 1
+    if late:
+        metrics.EVENTS_LATE.inc(late)
+    for cause, count in closed.items():
+        metrics.SESSIONS_CLOSED.labels(cause).inc(count)
+
+
+def observe_alerts(logic: Any, out: list[Any]) -> None:
+    """Count new incidents (not updates of an ongoing one) by rule and severity."""
+    for (rule, severity), count in logic.take_new_incidents().items():
+        metrics.ALERTS.labels(rule, severity).inc(count)
+
+
+def observe_rollups(logic: Any, out: list[Any]) -> None:
+    """Rollups need no metrics beyond the sinks' own; kept for symmetry of the wiring."""

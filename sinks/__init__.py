@@ -1,0 +1,1 @@
+"""Sinks: idempotent, batched writers into PostgreSQL, Redis and Kafka (see docs/sinks.md)."""

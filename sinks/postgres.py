@@ -1,0 +1,339 @@
+"""Idempotent batch writers into the contract's PostgreSQL tables.
+
+Every sink here works the same way (``PostgresSink``), configured by a ``TableSpec``:
+one transaction per ``write_batch``; rows de-duplicated within the batch by the table's natural
+key (the last one wins, since PostgreSQL refuses one statement touching a key twice); ``COPY``
+into a per-connection TEMP staging table (``ON COMMIT DELETE ROWS``); then one
+``INSERT … SELECT … ON CONFLICT`` into the table. Facts use ``DO NOTHING``; aggregates
+(sessions, alerts, rollups) use ``DO UPDATE`` overwriting with the new values (last write wins,
+rows that would not change are skipped). Connection loss is retried by ``sinks.retry`` with
+back-off, reconnecting, and blocks the worker meanwhile (back-pressure), never dropping a row.
+
+Delivery: Bytewax gives at-least-once output (a crash replays the epoch since the last snapshot),
+and each write here is idempotent on the natural key, so the *tables* end up exactly-once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any, ClassVar
+
+import psycopg
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from psycopg import sql
+
+from operators.model import Event, Rejection
+from rtep.logs import get_logger
+from rtep.metrics import EVENT_LATENCY, EVENTS_STORED, SINK_WRITE_SECONDS
+from sinks.codec import json_text, safe_inet
+from sinks.retry import POSTGRES, RetryPolicy
+
+log = get_logger("rtep.sinks.postgres")
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How one record type maps onto one table of schema ``rtep``.
+
+    ``update`` None means ``ON CONFLICT DO NOTHING``; otherwise the columns overwritten with the
+    new values on conflict. ``after_commit`` sees the de-duplicated rows and the commit time.
+    """
+
+    sink: str
+    table: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+    row: Callable[[Any], Row]
+    update: tuple[str, ...] | None = None
+    after_commit: Callable[[Sequence[Row], float], None] | None = None
+    _key_index: tuple[int, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_key_index", tuple(self.columns.index(k) for k in self.key))
+
+    def dedupe(self, items: Iterable[Any]) -> list[Row]:
+        """Rows of ``items`` with one row per natural key: the last one in the batch."""
+        index = self._key_index
+        latest: dict[Row, Row] = {}
+        for item in items:
+            row = self.row(item)
+            latest[tuple(row[i] for i in index)] = row
+        return list(latest.values())
+
+    def staging_ddl(self, staging: str) -> sql.Composed:
+        """A session-long temp table shaped like the target's columns, emptied at each commit."""
+        return sql.SQL(
+            "CREATE TEMP TABLE {stg} ON COMMIT DELETE ROWS AS SELECT {cols} FROM rtep.{table} "
+            "WITH NO DATA"
+        ).format(stg=sql.Identifier(staging), cols=self._cols(), table=sql.Identifier(self.table))
+
+    def copy_sql(self, staging: str) -> sql.Composed:
+        """COPY of the rows into the staging table."""
+        return sql.SQL("COPY {stg} ({cols}) FROM STDIN").format(
+            stg=sql.Identifier(staging), cols=self._cols()
+        )
+
+    def insert_sql(self, staging: str) -> sql.Composed:
+        """INSERT … SELECT from staging with this table's conflict rule."""
+        action: sql.Composable
+        if self.update is None:
+            action = sql.SQL("DO NOTHING")
+        else:
+            target = sql.Identifier(self.table)
+            names = [sql.Identifier(c) for c in self.update]
+            action = sql.SQL("DO UPDATE SET {sets} WHERE ({old}) IS DISTINCT FROM ({new})").format(
+                sets=sql.SQL(", ").join(
+                    sql.SQL("{c} = EXCLUDED.{c}").format(c=c) for c in names
+                ),
+                old=sql.SQL(", ").join(sql.SQL("{t}.{c}").format(t=target, c=c) for c in names),
+                new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{c}").format(c=c) for c in names),
+            )
+        return sql.SQL(
+            "INSERT INTO rtep.{table} ({cols}) SELECT {cols} FROM {stg} ON CONFLICT ({key}) {action}"
+        ).format(
+            table=sql.Identifier(self.table),
+            cols=self._cols(),
+            stg=sql.Identifier(staging),
+            key=sql.SQL(", ").join(map(sql.Identifier, self.key)),
+            action=action,
+        )
+
+    def _cols(self) -> sql.Composed:
+        return sql.SQL(", ").join(map(sql.Identifier, self.columns))
+
+
+class PostgresSink(DynamicSink[Any]):
+    """Base of the PostgreSQL sinks: subclasses set ``spec`` (and state their guarantee)."""
+
+    spec: ClassVar[TableSpec]
+
+    def __init__(
+        self, dsn: str, retry: RetryPolicy | None = None, connect_timeout: int = 5
+    ) -> None:
+        self.dsn = dsn
+        self.retry = retry or RetryPolicy()
+        self.connect_timeout = connect_timeout
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> PostgresPartition:
+        """One partition (one connection) per worker."""
+        return PostgresPartition(self.spec, self.dsn, self.retry, self.connect_timeout)
+
+
+class PostgresPartition(StatelessSinkPartition[Any]):
+    """One worker's connection and its staging table; writes one batch per transaction."""
+
+    def __init__(
+        self, spec: TableSpec, dsn: str, retry: RetryPolicy, connect_timeout: int = 5
+    ) -> None:
+        self.spec = spec
+        self._dsn = dsn
+        self._retry = retry
+        self._connect_timeout = connect_timeout
+        self._conn: psycopg.Connection[Any] | None = None
+        staging = f"stg_{spec.table}"
+        self._ddl = spec.staging_ddl(staging)
+        self._copy = spec.copy_sql(staging)
+        self._insert = spec.insert_sql(staging)
+
+    def write_batch(self, items: list[Any]) -> None:
+        """Write the batch in one transaction, retrying connection errors; then metrics."""
+        if not items:
+            return
+        rows = self.spec.dedupe(items)
+        started = time.perf_counter()
+        changed = self._retry.call(
+            lambda: self._write(rows), backend=POSTGRES, sink=self.spec.sink
+        )
+        committed = time.time()
+        SINK_WRITE_SECONDS.labels(sink=self.spec.sink).observe(time.perf_counter() - started)
+        EVENTS_STORED.labels(sink=self.spec.sink).inc(changed)
+        if self.spec.after_commit is not None:
+            self.spec.after_commit(rows, committed)
+
+    def close(self) -> None:
+        """Close the connection; after a failed attempt, so that the next one reconnects."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def _write(self, rows: list[Row]) -> int:
+        """One attempt: COPY + INSERT in one transaction; returns the rows inserted or changed."""
+        conn = self._connection()
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                with cur.copy(self._copy) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cur.execute(self._insert)
+                return max(cur.rowcount, 0)
+        except POSTGRES.transient:
+            self.close()
+            raise
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            conn = psycopg.connect(
+                self._dsn, autocommit=True, connect_timeout=self._connect_timeout
+            )
+            try:
+                conn.execute(self._ddl)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+
+# --- events -----------------------------------------------------------------------------------
+
+_EVENT_COLUMNS = (
+    "event_id", "type", "ts", "user_id", "session_id", "ip", "device", "browser", "os",
+    "device_class", "page", "payload", "late", "received_at",
+)  # fmt: skip
+_TS = _EVENT_COLUMNS.index("ts")
+
+
+def event_row(event: Event) -> Row:
+    """An Event as an ``rtep.events`` row. An ``ip`` that ``inet`` would refuse is stored NULL;
+    the original string stays in ``payload`` (added under ``ip`` if the payload lacks it)."""
+    ip = event.ip
+    payload = event.payload
+    if ip is not None and safe_inet(ip) is None:
+        if payload.get("ip") != ip:
+            payload = {**payload, "ip": ip}
+        ip = None
+    return (
+        event.event_id, event.type, event.ts, event.user_id, event.session_id, ip, event.device,
+        event.browser, event.os, event.device_class, event.page, json_text(payload), event.late,
+        event.received_at,
+    )  # fmt: skip
+
+
+def observe_latency(rows: Sequence[Row], committed: float) -> None:
+    """rtep_event_latency_seconds: commit time minus event time, for each stored event."""
+    observe = EVENT_LATENCY.observe
+    for row in rows:
+        observe(committed - row[_TS].timestamp())
+
+
+EVENTS = TableSpec(
+    sink="events", table="events", columns=_EVENT_COLUMNS, key=("event_id",), row=event_row,
+    after_commit=observe_latency,
+)  # fmt: skip
+
+
+class EventsSink(PostgresSink):
+    """Valid events → ``rtep.events``, ``ON CONFLICT (event_id) DO NOTHING``.
+
+    Guarantee: each distinct eventId stored exactly once. A replay after a crash, a re-sent
+    message, or a duplicate inside one batch changes nothing (the first stored copy stays). No
+    duplicate row can appear; ``rtep_events_stored_total{sink="events"}`` counts new rows only.
+    """
+
+    spec = EVENTS
+
+
+# --- rejected events --------------------------------------------------------------------------
+
+
+def rejected_row(rejection: Rejection) -> Row:
+    """A Rejection as an ``rtep.rejected_events`` row (raw bytes unchanged, as bytea)."""
+    src = rejection.source
+    return (
+        rejection.received_at, str(rejection.reason), rejection.detail.replace("\x00", "\ufffd"),
+        rejection.raw, src.topic, src.partition, src.offset,
+    )  # fmt: skip
+
+
+class RejectedSink(PostgresSink):
+    """Rejected messages → ``rtep.rejected_events``, ``DO NOTHING`` on (topic, partition, offset).
+
+    Guarantee: one row per rejected Kafka message, exactly once: a replay re-reads the same
+    offsets, so it conflicts and changes nothing. The first stored ``received_at`` stays.
+    """
+
+    spec = TableSpec(
+        sink="rejected", table="rejected_events",
+        columns=("received_at", "reason", "detail", "raw", "source_topic", "source_partition",
+                 "source_offset"),
+        key=("source_topic", "source_partition", "source_offset"), row=rejected_row,
+    )  # fmt: skip
+
+
+# --- sessions, alerts, rollups (aggregates: overwrite) ----------------------------------------
+
+
+def _attribute_row(columns: tuple[str, ...], **convert: Callable[[Any], Any]) -> Callable[[Any], Row]:
+    """A row builder reading ``columns`` as attributes, converting the named ones."""
+    get = attrgetter(*columns)
+    converters = [(columns.index(name), fn) for name, fn in convert.items()]
+
+    def row(item: Any) -> Row:
+        values = list(get(item))
+        for i, fn in converters:
+            values[i] = fn(values[i])
+        return tuple(values)
+
+    return row
+
+
+_SESSION_COLUMNS = (
+    "session_id", "user_id", "started_at", "last_event_at", "ended_at", "event_count",
+    "page_views", "duration_seconds", "entry_page", "exit_page", "device", "ip", "ended_by",
+)  # fmt: skip
+
+
+class SessionsSink(PostgresSink):
+    """Sessions → ``rtep.sessions``, ``DO UPDATE`` overwriting every column (last write wins).
+
+    Guarantee: one row per session_id holding the latest version written. A replay re-writes
+    versions the sessionizer re-computes from its restored state, ending with the same row; no
+    duplicate row can appear. An invalid ``ip`` is stored NULL.
+    """
+
+    spec = TableSpec(
+        sink="sessions", table="sessions", columns=_SESSION_COLUMNS, key=("session_id",),
+        row=_attribute_row(_SESSION_COLUMNS, ip=safe_inet), update=_SESSION_COLUMNS[1:],
+    )  # fmt: skip
+
+
+_ALERT_COLUMNS = (
+    "alert_id", "rule", "severity", "subject_type", "subject", "window_start", "window_end",
+    "event_count", "details", "created_at",
+)  # fmt: skip
+
+
+class AlertsSink(PostgresSink):
+    """Alerts → ``rtep.alerts``, ``DO UPDATE`` overwriting all but ``created_at``.
+
+    Guarantee: one row per incident (deterministic alert_id); a continuing burst updates count and
+    window; the first ``created_at`` is kept. Replays rewrite the same values: no duplicate row.
+    """
+
+    spec = TableSpec(
+        sink="alerts", table="alerts", columns=_ALERT_COLUMNS, key=("alert_id",),
+        row=_attribute_row(_ALERT_COLUMNS, details=json_text), update=_ALERT_COLUMNS[1:-1],
+    )  # fmt: skip
+
+
+_ROLLUP_COLUMNS = ("minute", "type", "events", "unique_users")
+
+
+class RollupSink(PostgresSink):
+    """Per-minute counts → ``rtep.event_counts_minute``, ``DO UPDATE`` with the new totals.
+
+    Guarantee: one row per (minute, type) holding the latest total computed. Totals are
+    overwritten, never added, so a replay cannot double-count.
+    """
+
+    spec = TableSpec(
+        sink="rollups", table="event_counts_minute", columns=_ROLLUP_COLUMNS,
+        key=("minute", "type"), row=_attribute_row(_ROLLUP_COLUMNS),
+        update=("events", "unique_users"),
+    )  # fmt: skip

@@ -1,0 +1,220 @@
+"""PostgreSQL sinks against the real server: idempotence, overwrite rules, byte-exact raw bytes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client import REGISTRY
+
+from operators.model import Reason
+from sinks.postgres import (
+    AlertsSink,
+    EventsSink,
+    PostgresPartition,
+    RejectedSink,
+    RollupSink,
+    SessionsSink,
+)
+from tests.integration.factories import (
+    T0,
+    AlertRecord,
+    RollupRecord,
+    make_event,
+    make_rejection,
+    make_session,
+)
+
+EVENTS_SQL = "SELECT * FROM rtep.events ORDER BY event_id"
+
+
+def query(dsn: str, sql: str) -> list[tuple[Any, ...]]:
+    """All rows of ``sql``."""
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+
+
+def stored(sink: str) -> float:
+    """Current value of rtep_events_stored_total{sink}."""
+    return REGISTRY.get_sample_value("rtep_events_stored_total", {"sink": sink}) or 0.0
+
+
+def test_events_replayed_batches_change_nothing(database: str) -> None:
+    part = EventsSink(database).build("events", 0, 1)
+    batch = [make_event(i) for i in range(50)]
+    before = stored("events")
+    part.write_batch(batch)
+    assert stored("events") - before == 50
+    first = query(database, EVENTS_SQL)
+    assert len(first) == 50
+
+    part.write_batch(batch)  # a replay
+    changed = [replace(e, payload={**e.payload, "changed": True}) for e in batch[:10]]
+    part.write_batch(changed + batch[5:20] + changed)  # duplicates inside one batch
+    part.close()
+
+    assert query(database, EVENTS_SQL) == first
+    assert stored("events") - before == 50
+
+
+def test_events_duplicates_in_one_batch_keep_the_last(database: str) -> None:
+    part = EventsSink(database).build("events", 0, 1)
+    first, last = make_event(1, page="/first"), make_event(1, page="/last")
+    part.write_batch([first, make_event(2), last])
+    assert query(database, "SELECT event_id::text, page FROM rtep.events ORDER BY 1") == [
+        (first.event_id, "/last"),
+        (make_event(2).event_id, "/p/2"),
+    ]
+
+
+def test_events_row_matches_the_event(database: str) -> None:
+    event = make_event(3, payload={"userId": "u3", "page": "/x", "extra": {"n": [1, 2.5, None]}})
+    EventsSink(database).build("events", 0, 1).write_batch([event])
+    ((row),) = query(
+        database,
+        "SELECT event_id::text, type, ts, user_id, session_id, host(ip), device, browser, os,"
+        " device_class, page, payload, late, received_at, stored_at >= received_at"
+        " FROM rtep.events",
+    )
+    assert row == (
+        event.event_id, "page_view", event.ts, event.user_id, event.session_id, "10.0.0.1",
+        "Chrome on macOS", "Chrome", "macOS", "desktop", event.page, event.payload, False,
+        event.received_at, True,
+    )  # fmt: skip
+
+
+def test_invalid_ip_is_stored_null_and_kept_in_payload(database: str) -> None:
+    in_payload = make_event(1, ip="999.1.1.1", payload={"userId": "u1", "ip": "999.1.1.1"})
+    not_in_payload = make_event(2, ip="fe80::1%eth0", payload={"userId": "u2"})
+    valid = make_event(3, ip="2001:db8::1")
+    EventsSink(database).build("events", 0, 1).write_batch([in_payload, not_in_payload, valid])
+    rows = query(database, "SELECT host(ip), payload->>'ip' FROM rtep.events ORDER BY event_id")
+    assert rows == [(None, "999.1.1.1"), (None, "fe80::1%eth0"), ("2001:db8::1", None)]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ids=st.lists(st.integers(0, 40), min_size=1, max_size=120),
+    cuts=st.lists(st.integers(1, 30), min_size=1, max_size=8),
+    replay=st.integers(0, 3),
+)
+def test_any_batching_with_replays_stores_each_event_once(
+    database: str, ids: list[int], cuts: list[int], replay: int
+) -> None:
+    """Conservation: whatever the batching and replays, stored ids = distinct ids sent."""
+    query(database, "SELECT 1")
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("TRUNCATE rtep.events")
+    part = EventsSink(database).build("events", 0, 1)
+    events = [make_event(i) for i in ids]
+    batches, start = [], 0
+    for cut in cuts * 20:
+        if start >= len(events):
+            break
+        batches.append(events[start : start + cut])
+        start += cut
+    for batch in batches + batches[:replay]:
+        part.write_batch(batch)
+    part.close()
+    got = {r[0] for r in query(database, "SELECT event_id::text FROM rtep.events")}
+    assert got == {e.event_id for e in events}
+
+
+def test_rejected_raw_bytes_round_trip_exactly_once(database: str) -> None:
+    raws = [
+        bytes(range(256)),
+        b"\xff\xfe not utf-8 \x00 with NUL",
+        b"",
+        b'{"eventId": "x"}',
+        "h\u00e9llo \u2603".encode(),
+    ]
+    batch = [make_rejection(i, raw) for i, raw in enumerate(raws)]
+    batch.append(make_rejection(1, b"same offset: last one wins", Reason.INVALID_UTF8))
+    part = RejectedSink(database).build("rejected", 0, 1)
+    part.write_batch(batch)
+    sql = (
+        "SELECT source_offset, raw, reason, detail, source_topic, source_partition"
+        " FROM rtep.rejected_events ORDER BY source_offset"
+    )
+    first = query(database, sql)
+    assert [bytes(r[1]) for r in first] == [
+        raws[0], b"same offset: last one wins", raws[2], raws[3], raws[4]
+    ]
+    assert first[1][2:] == ("invalid_utf8", "bad message at 1", "t.events", 0)
+    part.write_batch(batch)  # replay
+    part.write_batch([make_rejection(0, b"replayed offset, different bytes")])
+    assert query(database, sql) == first
+
+
+def test_rejected_detail_with_nul_is_stored(database: str) -> None:
+    rejection = replace(make_rejection(7, b"\x00"), detail="nul \x00 inside")
+    RejectedSink(database).build("rejected", 0, 1).write_batch([rejection])
+    assert query(database, "SELECT detail FROM rtep.rejected_events") == [("nul \ufffd inside",)]
+
+
+def test_sessions_are_overwritten_by_the_latest_version(database: str) -> None:
+    part = SessionsSink(database).build("sessions", 0, 1)
+    opened = make_session("s1")
+    closed = make_session(
+        "s1", ended_at=T0 + timedelta(minutes=5), ended_by="logout", event_count=9,
+        exit_page="/bye", duration_seconds=300.0, ip="bad-ip",
+    )  # fmt: skip
+    part.write_batch([opened, make_session("s2")])
+    before = stored("sessions")
+    part.write_batch([opened, closed])  # both versions in one batch: the last wins
+    part.write_batch([closed])  # a replay: unchanged, not counted
+    assert stored("sessions") - before == 1
+    rows = query(
+        database,
+        "SELECT session_id, ended_at, ended_by, event_count, exit_page, duration_seconds, host(ip)"
+        " FROM rtep.sessions ORDER BY session_id",
+    )
+    assert rows == [
+        ("s1", T0 + timedelta(minutes=5), "logout", 9, "/bye", 300.0, None),
+        ("s2", None, None, 2, "/cart", 30.0, "10.0.0.1"),
+    ]
+
+
+def test_alerts_are_updated_but_keep_their_creation_time(database: str) -> None:
+    part = AlertsSink(database).build("alerts", 0, 1)
+    first = AlertRecord("a1")
+    update = AlertRecord(
+        "a1", event_count=8, window_end=T0 + timedelta(seconds=55),
+        details={"ips": ["10.0.0.1", "10.0.0.2"]}, created_at=T0 + timedelta(minutes=9),
+    )  # fmt: skip
+    part.write_batch([first])
+    part.write_batch([update])
+    part.write_batch([update])
+    rows = query(database, "SELECT alert_id, event_count, window_end, details, created_at FROM rtep.alerts")
+    assert rows == [("a1", 8, T0 + timedelta(seconds=55), update.details, first.created_at)]
+    assert json.loads(json.dumps(rows[0][3])) == {"ips": ["10.0.0.1", "10.0.0.2"]}
+
+
+def test_rollups_overwrite_totals_and_never_add(database: str) -> None:
+    part = RollupSink(database).build("rollups", 0, 1)
+    minute = T0
+    part.write_batch([RollupRecord(minute, "login", 3, 2), RollupRecord(minute, "page_view", 5, 1)])
+    part.write_batch([RollupRecord(minute, "login", 4, 3), RollupRecord(minute, "login", 7, 4)])
+    part.write_batch([RollupRecord(minute, "login", 7, 4)])  # replay
+    rows = query(database, "SELECT type, events, unique_users FROM rtep.event_counts_minute ORDER BY 1")
+    assert rows == [("login", 7, 4), ("page_view", 5, 1)]
+
+
+def test_a_bad_row_fails_the_batch_without_retrying(database: str) -> None:
+    """Data errors are bugs, not outages: raised at once, the transaction rolled back."""
+    part: PostgresPartition = RollupSink(database).build("rollups", 0, 1)
+    bad = RollupRecord(T0, "login", 2**63, 1)  # beyond bigint
+    try:
+        part.write_batch([RollupRecord(T0, "logout", 1, 1), bad])
+    except psycopg.DataError:
+        pass
+    else:  # pragma: no cover - the assertion below explains
+        raise AssertionError("a bigint overflow must raise")
+    assert query(database, "SELECT count(*) FROM rtep.event_counts_minute") == [(0,)]
+    part.write_batch([RollupRecord(T0, "logout", 1, 1)])  # the connection is still usable
+    assert query(database, "SELECT count(*) FROM rtep.event_counts_minute") == [(1,)]

@@ -60,14 +60,9 @@ def _short_browser(text: str) -> str | None:
     """The product token of a bot's device string ("Googlebot/2.1 (+http…)" → "Googlebot")."""
     token = text.split("/", 1)[0].split(" on ", 1)[0].strip()
     if token.lower().startswith("mozilla"):
-        return parse_device_ua_family(text)
+        result = parse_user_agent(text)
+        return result.user_agent.family if result.user_agent else None
     return token or None
-
-
-def parse_device_ua_family(text: str) -> str | None:
-    """The browser family ua-parser finds in a User-Agent string, if any."""
-    result = parse_user_agent(text)
-    return result.user_agent.family if result.user_agent else None
 
 
 def _parse_user_agent(text: str) -> DeviceInfo:

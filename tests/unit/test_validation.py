@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

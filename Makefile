@@ -1,11 +1,12 @@
 # rtep: the two commands a new user needs are `make run` and `make test`.
-PY ?= .venv/bin/python
+PYTHON ?= python3
+PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 
 .PHONY: run test lint typecheck migrate bench setup clean
 
 $(VENV_STAMP): pyproject.toml
-	python3 -m venv .venv
+	test -x $(PY) || $(PYTHON) -m venv .venv
 	.venv/bin/pip install --quiet --upgrade pip
 	.venv/bin/pip install --quiet -e '.[dev]'
 	touch $(VENV_STAMP)

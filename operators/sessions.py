@@ -252,7 +252,7 @@ class Sessionizer:
         s = self._open.get(user)
         if s is None:
             closed = self._closed.get(user)
-            if closed is not None and ts <= closed[2]:
+            if closed is not None and ts < closed[2]:
                 self._late(event, closed[0] if ts >= closed[1] else None)
                 return
             watermark = self._clock.watermark(now)
@@ -303,7 +303,7 @@ class Sessionizer:
 
     def _closed_id(self, user: str, ts: datetime) -> str | None:
         closed = self._closed.get(user)
-        return closed[0] if closed is not None and closed[1] <= ts <= closed[2] else None
+        return closed[0] if closed is not None and closed[1] <= ts < closed[2] else None
 
     def _late(self, event: Event, session_id: str | None) -> None:
         event.late = True

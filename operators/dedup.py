@@ -1,0 +1,120 @@
+"""De-duplication by eventId within an event-time horizon, with bounded memory."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Self
+
+from operators.model import Event
+from operators.state import ClockSnapshot, ShardClock
+
+if TYPE_CHECKING:
+    from rtep.settings import Settings
+
+DedupSnapshot = tuple[ClockSnapshot, tuple[tuple[datetime, str], ...], int]
+
+
+@dataclass(frozen=True, slots=True)
+class DedupParams:
+    """Remember ids ``horizon`` (event time) past the watermark, at most ``max_ids`` of them."""
+
+    horizon: timedelta = timedelta(seconds=3600)
+    max_ids: int = 1_000_000
+    lateness: timedelta = timedelta(seconds=60)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, max_ids: int = 1_000_000) -> Self:
+        """From RTEP_DEDUP_HORIZON_SECONDS and RTEP_ALLOWED_LATENESS_SECONDS."""
+        return cls(
+            timedelta(seconds=settings.dedup_horizon_seconds),
+            max_ids,
+            timedelta(seconds=settings.allowed_lateness_seconds),
+        )
+
+
+class Deduplicator:
+    """ShardLogic[Event, Event]: passes the first occurrence of each eventId, drops repeats.
+
+    An id is remembered until the watermark passes its event time + ``horizon`` (ids are expired
+    in arrival order, which is close to event-time order), and never more than ``max_ids`` ids: the
+    oldest arrivals are evicted first. A repeat arriving after its id was forgotten passes again;
+    downstream writes are idempotent on event_id, so that costs a redundant write, not a wrong row.
+    """
+
+    def __init__(self, params: DedupParams) -> None:
+        self.params = params
+        self._clock = ShardClock(params.lateness)
+        self._seen: set[str] = set()
+        self._order: deque[tuple[datetime, str]] = deque()
+        self.duplicates = 0
+
+    def on_batch(self, items: list[Event], now: datetime) -> list[Event]:
+        """The events of ``items`` whose id was not seen, in order."""
+        clock = self._clock
+        clock.advance(now)
+        seen, order, observe = self._seen, self._order, clock.observe
+        out: list[Event] = []
+        for event in items:
+            eid = event.event_id
+            if eid in seen:
+                self.duplicates += 1
+                continue
+            observe(event.ts, now)
+            seen.add(eid)
+            order.append((event.ts, eid))
+            out.append(event)
+        excess = len(order) - self.params.max_ids
+        for _ in range(excess):
+            seen.discard(order.popleft()[1])
+        self._expire(now)
+        return out
+
+    def on_tick(self, now: datetime) -> list[Event]:
+        """Forget ids the watermark has passed; never emits."""
+        self._clock.advance(now)
+        self._expire(now)
+        return []
+
+    def next_tick(self) -> datetime | None:
+        """When the oldest remembered id would be forgotten."""
+        if not self._order:
+            return None
+        return self._clock.tick_for(self._order[0][0] + self.params.horizon)
+
+    def is_empty(self) -> bool:
+        """No id remembered."""
+        return not self._order
+
+    def snapshot(self) -> DedupSnapshot:
+        """Picklable immutable copy."""
+        return (self._clock.snapshot(), tuple(self._order), self.duplicates)
+
+    @classmethod
+    def restore(cls, snapshot: DedupSnapshot, params: DedupParams) -> Self:
+        """Rebuild from ``snapshot``."""
+        self = cls(params)
+        self._clock = ShardClock.restore(snapshot[0])
+        self._order.extend(snapshot[1])
+        self._seen.update(eid for _, eid in snapshot[1])
+        self.duplicates = snapshot[2]
+        return self
+
+    def take_duplicate_count(self) -> int:
+        """Duplicates dropped since the last call (for a metric); resets the counter."""
+        n, self.duplicates = self.duplicates, 0
+        return n
+
+    def ids(self) -> int:
+        """Ids currently remembered."""
+        return len(self._order)
+
+    def _expire(self, now: datetime) -> None:
+        watermark = self._clock.watermark(now)
+        if watermark is None:
+            return
+        horizon_start = watermark - self.params.horizon
+        order, seen = self._order, self._seen
+        while order and order[0][0] < horizon_start:
+            seen.discard(order.popleft()[1])

@@ -1,0 +1,617 @@
+"""Security detections: pure rules over events, one alert per incident (see docs/analytics.md).
+
+Each rule is a ``ShardLogic[Event, Alert]`` holding the state of one shard of subjects (users, or
+IPs for ``credential_stuffing``). A threshold rule keeps, per subject, the qualifying events of the
+last window; when at least N fall within W an incident opens with a deterministic ``alert_id``
+(rule, subject, first event of the incident). Further qualifying events within W of the incident's
+last one extend it: the same ``alert_id`` is emitted again with a larger count and later
+``window_end``, at most once per ``on_batch`` call. An event more than W after the incident's last
+one can only start a new incident. State expires with the shard's watermark.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections import Counter, deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from operators.model import Event
+from operators.state import ClockSnapshot, ExpiryQueue, ShardClock
+
+if TYPE_CHECKING:
+    from rtep.settings import Settings
+
+INFO, WARNING, CRITICAL = "info", "warning", "critical"
+DEFAULT_LATENESS = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One row of ``rtep.alerts`` (upserted by alert_id: an ongoing incident overwrites it)."""
+
+    alert_id: str
+    rule: str
+    severity: str
+    subject_type: str
+    subject: str
+    window_start: datetime
+    window_end: datetime
+    event_count: int
+    details: dict[str, Any]
+    created_at: datetime
+
+
+def alert_id_for(rule: str, subject: str, first_event_id: str) -> str:
+    """Deterministic id of an incident, so replays upsert instead of duplicating."""
+    key = f"{rule}|{subject}|{first_event_id}".encode()
+    return hashlib.sha1(key, usedforsecurity=False).hexdigest()[:32]
+
+
+# --- parameters ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class FailedLoginBurstParams:
+    """failed_login_burst: ``count`` failed logins of one user within ``window``."""
+
+    count: int = 5
+    window: timedelta = timedelta(seconds=60)
+    lateness: timedelta = DEFAULT_LATENESS
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Self:
+        """From RTEP_FAILED_LOGIN_BURST_COUNT / _WINDOW_SECONDS and RTEP_ALLOWED_LATENESS_SECONDS."""
+        return cls(
+            s.failed_login_burst_count,
+            timedelta(seconds=s.failed_login_burst_window_seconds),
+            timedelta(seconds=s.allowed_lateness_seconds),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialStuffingParams:
+    """credential_stuffing: failed logins of ``users`` distinct users from one IP within ``window``."""
+
+    users: int = 10
+    window: timedelta = timedelta(seconds=300)
+    lateness: timedelta = DEFAULT_LATENESS
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Self:
+        """From RTEP_CREDENTIAL_STUFFING_USERS / _WINDOW_SECONDS."""
+        return cls(
+            s.credential_stuffing_users,
+            timedelta(seconds=s.credential_stuffing_window_seconds),
+            timedelta(seconds=s.allowed_lateness_seconds),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AbnormalEventRateParams:
+    """abnormal_event_rate: ``count`` events (any type) of one user within ``window``."""
+
+    count: int = 120
+    window: timedelta = timedelta(seconds=60)
+    lateness: timedelta = DEFAULT_LATENESS
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Self:
+        """From RTEP_EVENT_RATE_LIMIT / RTEP_EVENT_RATE_WINDOW_SECONDS."""
+        return cls(
+            s.event_rate_limit,
+            timedelta(seconds=s.event_rate_window_seconds),
+            timedelta(seconds=s.allowed_lateness_seconds),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BruteForceSuccessParams:
+    """brute_force_success: a success within ``window`` after a failed-login burst (same user)."""
+
+    burst_count: int = 5
+    burst_window: timedelta = timedelta(seconds=60)
+    window: timedelta = timedelta(seconds=300)
+    lateness: timedelta = DEFAULT_LATENESS
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Self:
+        """From the failed_login_burst settings and RTEP_BRUTE_FORCE_SUCCESS_WINDOW_SECONDS."""
+        return cls(
+            s.failed_login_burst_count,
+            timedelta(seconds=s.failed_login_burst_window_seconds),
+            timedelta(seconds=s.brute_force_success_window_seconds),
+            timedelta(seconds=s.allowed_lateness_seconds),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewDeviceLoginParams:
+    """new_device_login: history of at most ``max_devices`` per user, forgotten after ``history_ttl``.
+
+    A user with no successful login within ``history_ttl`` (event time) has no history again, so
+    their next login is not an anomaly; the least recently used device is forgotten beyond
+    ``max_devices``. Memory is bounded by users who logged in within ``history_ttl``.
+    """
+
+    max_devices: int = 16
+    history_ttl: timedelta = timedelta(days=30)
+    lateness: timedelta = DEFAULT_LATENESS
+
+
+# --- the threshold engine ------------------------------------------------------------------------
+_Entry = tuple[datetime, str, str]  # ts, event_id, member (event_id, or user_id when distinct)
+
+
+@dataclass(slots=True)
+class _Incident:
+    """Mutable state of one open incident."""
+
+    alert_id: str
+    window_start: datetime
+    window_end: datetime
+    event_count: int
+    created_at: datetime
+    members: set[str] | None
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        """Immutable copy for snapshots."""
+        members = None if self.members is None else frozenset(self.members)
+        return (self.alert_id, self.window_start, self.window_end, self.event_count,
+                self.created_at, members)  # fmt: skip
+
+    @classmethod
+    def from_tuple(cls, t: tuple[Any, ...]) -> _Incident:
+        """Inverse of ``to_tuple``."""
+        return cls(t[0], t[1], t[2], t[3], t[4], None if t[5] is None else set(t[5]))
+
+
+class _Subject:
+    """Window of qualifying events of one subject, ordered by event time, and its incident."""
+
+    __slots__ = ("counts", "entries", "incident")
+
+    def __init__(self, distinct: bool) -> None:
+        self.entries: deque[_Entry] = deque()
+        self.counts: Counter[str] | None = Counter() if distinct else None
+        self.incident: _Incident | None = None
+
+
+class BurstTracker:
+    """``threshold`` qualifying events (or distinct members) per subject within ``window``.
+
+    ``retain`` keeps an ended incident known that long after its last event (brute_force_success
+    looks back at bursts). Bounded: a subject is deleted once the watermark passes both its newest
+    event + window and its incident's end + retain.
+    """
+
+    def __init__(
+        self, rule: str, threshold: int, window: timedelta, distinct: bool, retain: timedelta
+    ) -> None:
+        self.rule = rule
+        self.threshold = threshold
+        self.window = window
+        self.distinct = distinct
+        self.retain = retain
+        self.subjects: dict[str, _Subject] = {}
+        self.expiry: ExpiryQueue[str] = ExpiryQueue()
+
+    def add(
+        self, subject: str, ts: datetime, event_id: str, member: str, now: datetime
+    ) -> tuple[_Incident | None, bool]:
+        """Count one qualifying event; return (its incident if any, whether it is new)."""
+        sub = self.subjects.get(subject)
+        if sub is None:
+            sub = self.subjects[subject] = _Subject(self.distinct)
+        entries, counts, window = sub.entries, sub.counts, self.window
+        entry = (ts, event_id, member)
+        if not entries or ts >= entries[-1][0]:
+            entries.append(entry)
+        else:
+            entries.insert(bisect.bisect_right(entries, entry), entry)
+        if counts is not None:
+            counts[member] += 1
+        horizon = entries[-1][0] - window
+        while entries[0][0] < horizon:
+            old = entries.popleft()
+            if counts is not None:
+                counts[old[2]] -= 1
+                if not counts[old[2]]:
+                    del counts[old[2]]
+        self.expiry.schedule(subject, entries[-1][0] + window)
+        inc = sub.incident
+        if inc is not None and ts <= inc.window_end + window and ts >= inc.window_start - window:
+            inc.event_count += 1
+            if ts > inc.window_end:
+                inc.window_end = ts
+            elif ts < inc.window_start:
+                inc.window_start = ts
+            if inc.members is not None:
+                inc.members.add(member)
+            return inc, False
+        size = len(entries) if counts is None else len(counts)
+        if size < self.threshold:
+            return None, False
+        first = entries[0]
+        inc = sub.incident = _Incident(
+            alert_id_for(self.rule, subject, first[1]),
+            first[0],
+            entries[-1][0],
+            len(entries),
+            now,
+            None if counts is None else set(counts),
+        )
+        return inc, True
+
+    def incident(self, subject: str) -> _Incident | None:
+        """The current (or recently ended, within ``retain``) incident of ``subject``."""
+        sub = self.subjects.get(subject)
+        return None if sub is None else sub.incident
+
+    def expire(self, watermark: datetime) -> list[str]:
+        """Forget subjects the watermark has passed; return them."""
+        gone = self.expiry.due(watermark, self._expiry_of)
+        for subject in gone:
+            del self.subjects[subject]
+        return gone
+
+    def _expiry_of(self, subject: str) -> datetime | None:
+        sub = self.subjects.get(subject)
+        if sub is None:
+            return None
+        end = sub.entries[-1][0] + self.window if sub.entries else None
+        if sub.incident is not None:
+            held = sub.incident.window_end + self.retain
+            end = held if end is None or held > end else end
+        return end
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """Immutable copy for recovery."""
+        return (
+            tuple(
+                (k, tuple(s.entries), None if s.incident is None else s.incident.to_tuple())
+                for k, s in self.subjects.items()
+            ),
+            self.expiry.snapshot(),
+        )
+
+    def load(self, snap: tuple[Any, ...]) -> None:
+        """Inverse of ``snapshot`` (into an empty tracker)."""
+        subjects, expiry = snap
+        for key, entries, incident in subjects:
+            sub = self.subjects[key] = _Subject(self.distinct)
+            sub.entries.extend(entries)
+            if sub.counts is not None:
+                sub.counts.update(e[2] for e in entries)
+            sub.incident = None if incident is None else _Incident.from_tuple(incident)
+        self.expiry = ExpiryQueue(expiry)
+
+    def __len__(self) -> int:
+        return len(self.subjects)
+
+
+# --- rule base -----------------------------------------------------------------------------------
+class _Rule:
+    """Clock, per-batch alert coalescing and counters shared by every rule."""
+
+    RULE: ClassVar[str]
+    SEVERITY: ClassVar[str]
+    SUBJECT_TYPE: ClassVar[str] = "user"
+
+    def __init__(self, lateness: timedelta) -> None:
+        self._clock = ShardClock(lateness)
+        self._touched: dict[str, Alert] = {}
+        self.alerts_raised: Counter[tuple[str, str]] = Counter()
+
+    def on_batch(self, items: list[Event], now: datetime) -> list[Alert]:
+        """Evaluate ``items`` in order; return one alert per incident opened or extended."""
+        clock = self._clock
+        clock.advance(now)
+        self._touched = {}
+        observe, check = clock.observe, self._check
+        for event in items:
+            observe(event.ts, now)
+            check(event, now)
+        self._expire(now)
+        touched, self._touched = self._touched, {}
+        return list(touched.values())
+
+    def on_tick(self, now: datetime) -> list[Alert]:
+        """Expire state the watermark has passed (rules raise nothing on ticks)."""
+        self._clock.advance(now)
+        self._expire(now)
+        return []
+
+    def next_tick(self) -> datetime | None:
+        """When the earliest held state would expire."""
+        return self._clock.tick_for(self._earliest())
+
+    def take_alert_counts(self) -> dict[tuple[str, str], int]:
+        """New incidents per (rule, severity) since the last call, for ``rtep_alerts_total``."""
+        counts, self.alerts_raised = dict(self.alerts_raised), Counter()
+        return counts
+
+    def _emit(self, subject: str, inc: _Incident, new: bool, details: dict[str, Any]) -> None:
+        rule, severity = self.RULE, self.SEVERITY
+        if new:
+            self.alerts_raised[(rule, severity)] += 1
+        self._touched[inc.alert_id] = Alert(
+            inc.alert_id, rule, severity, self.SUBJECT_TYPE, subject, inc.window_start,
+            inc.window_end, inc.event_count, details, inc.created_at,
+        )  # fmt: skip
+
+    def _expire(self, now: datetime) -> None:
+        watermark = self._clock.watermark(now)
+        if watermark is not None:
+            self._forget(watermark)
+
+    def _check(self, event: Event, now: datetime) -> None:
+        raise NotImplementedError
+
+    def _forget(self, watermark: datetime) -> None:
+        raise NotImplementedError
+
+    def _earliest(self) -> datetime | None:
+        raise NotImplementedError
+
+
+class _ThresholdRule(_Rule):
+    """A rule that is exactly one ``BurstTracker`` over a filtered stream."""
+
+    DISTINCT: ClassVar[bool] = False
+
+    def __init__(self, threshold: int, window: timedelta, lateness: timedelta) -> None:
+        super().__init__(lateness)
+        self.threshold, self.window = threshold, window
+        self._tracker = BurstTracker(self.RULE, threshold, window, self.DISTINCT, window)
+
+    def _member(self, event: Event) -> tuple[str, str] | None:
+        """(subject, member) when ``event`` qualifies, else None."""
+        raise NotImplementedError
+
+    def _check(self, event: Event, now: datetime) -> None:
+        key = self._member(event)
+        if key is None:
+            return
+        subject = key[0]
+        inc, new = self._tracker.add(subject, event.ts, event.event_id, key[1], now)
+        if inc is not None:
+            self._emit(subject, inc, new, self._details(inc))
+
+    def _details(self, inc: _Incident) -> dict[str, Any]:
+        return {"threshold": self.threshold, "window_seconds": self.window.total_seconds()}
+
+    def _forget(self, watermark: datetime) -> None:
+        self._tracker.expire(watermark)
+
+    def _earliest(self) -> datetime | None:
+        return self._tracker.expiry.earliest()
+
+    def is_empty(self) -> bool:
+        """No subject holds state."""
+        return not self._tracker.subjects
+
+    def subjects(self) -> int:
+        """Subjects (users or IPs) with state in this shard."""
+        return len(self._tracker)
+
+    def snapshot(self) -> tuple[ClockSnapshot, tuple[Any, ...]]:
+        """Picklable immutable copy."""
+        return (self._clock.snapshot(), self._tracker.snapshot())
+
+    def _load(self, snap: tuple[ClockSnapshot, tuple[Any, ...]]) -> Self:
+        self._clock = ShardClock.restore(snap[0])
+        self._tracker.load(snap[1])
+        return self
+
+
+class FailedLoginBurst(_ThresholdRule):
+    """ShardLogic[Event, Alert]: repeated failed logins on one account (password guessing)."""
+
+    RULE, SEVERITY = "failed_login_burst", WARNING
+
+    def __init__(self, params: FailedLoginBurstParams) -> None:
+        super().__init__(params.count, params.window, params.lateness)
+        self.params = params
+
+    @classmethod
+    def restore(
+        cls, snapshot: tuple[ClockSnapshot, tuple[Any, ...]], params: FailedLoginBurstParams
+    ) -> Self:
+        """Rebuild from ``snapshot``."""
+        return cls(params)._load(snapshot)
+
+    def _member(self, event: Event) -> tuple[str, str] | None:
+        return (event.user_id, event.event_id) if event.failed_login else None
+
+
+class CredentialStuffing(_ThresholdRule):
+    """ShardLogic[Event, Alert] keyed by IP: one source failing logins across many accounts."""
+
+    RULE, SEVERITY, SUBJECT_TYPE = "credential_stuffing", CRITICAL, "ip"
+    DISTINCT = True
+
+    def __init__(self, params: CredentialStuffingParams) -> None:
+        super().__init__(params.users, params.window, params.lateness)
+        self.params = params
+
+    @classmethod
+    def restore(
+        cls, snapshot: tuple[ClockSnapshot, tuple[Any, ...]], params: CredentialStuffingParams
+    ) -> Self:
+        """Rebuild from ``snapshot``."""
+        return cls(params)._load(snapshot)
+
+    def _member(self, event: Event) -> tuple[str, str] | None:
+        if event.ip is None or not event.failed_login:
+            return None
+        return event.ip, event.user_id
+
+    def _details(self, inc: _Incident) -> dict[str, Any]:
+        details = super()._details(inc)
+        details["distinct_users"] = len(inc.members or ())
+        return details
+
+
+class AbnormalEventRate(_ThresholdRule):
+    """ShardLogic[Event, Alert]: a user producing events faster than a human could (bot, scraper)."""
+
+    RULE, SEVERITY = "abnormal_event_rate", WARNING
+
+    def __init__(self, params: AbnormalEventRateParams) -> None:
+        super().__init__(params.count, params.window, params.lateness)
+        self.params = params
+
+    @classmethod
+    def restore(
+        cls, snapshot: tuple[ClockSnapshot, tuple[Any, ...]], params: AbnormalEventRateParams
+    ) -> Self:
+        """Rebuild from ``snapshot``."""
+        return cls(params)._load(snapshot)
+
+    def _member(self, event: Event) -> tuple[str, str] | None:
+        return event.user_id, event.event_id
+
+
+class BruteForceSuccess(_Rule):
+    """ShardLogic[Event, Alert]: a successful login soon after a failed-login burst (takeover).
+
+    Tracks failed-login bursts itself (same thresholds as ``failed_login_burst``) and keeps each
+    burst ``window`` after its last failure. One incident per burst: later successes within the
+    window update the same alert. Its id derives from the burst's, so a replay gives the same id.
+    """
+
+    RULE, SEVERITY = "brute_force_success", CRITICAL
+
+    def __init__(self, params: BruteForceSuccessParams) -> None:
+        super().__init__(params.lateness)
+        self.params = params
+        self._bursts = BurstTracker(
+            FailedLoginBurst.RULE, params.burst_count, params.burst_window, False, params.window
+        )
+        self._hits: dict[str, _Incident] = {}
+
+    @classmethod
+    def restore(cls, snapshot: tuple[Any, ...], params: BruteForceSuccessParams) -> Self:
+        """Rebuild from ``snapshot``."""
+        clock, bursts, hits = snapshot
+        self = cls(params)
+        self._clock = ShardClock.restore(clock)
+        self._bursts.load(bursts)
+        self._hits = {user: _Incident.from_tuple(t) for user, t in hits}
+        return self
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """Picklable immutable copy."""
+        hits = tuple((user, inc.to_tuple()) for user, inc in self._hits.items())
+        return (self._clock.snapshot(), self._bursts.snapshot(), hits)
+
+    def is_empty(self) -> bool:
+        """No burst remembered (hits only exist alongside their burst)."""
+        return not self._bursts.subjects
+
+    def _check(self, event: Event, now: datetime) -> None:
+        if event.type != "login":
+            return
+        user, ts = event.user_id, event.ts
+        if event.failed_login:
+            self._bursts.add(user, ts, event.event_id, event.event_id, now)
+            return
+        burst = self._bursts.incident(user)
+        if burst is None or ts < burst.window_start or ts - burst.window_end > self.params.window:
+            return
+        hit = self._hits.get(user)
+        alert_id = alert_id_for(self.RULE, user, burst.alert_id)
+        new = hit is None or hit.alert_id != alert_id
+        if hit is None or new:
+            hit = self._hits[user] = _Incident(alert_id, burst.window_start, ts, 0, now, set())
+        assert hit.members is not None
+        hit.members.add(event.event_id)
+        hit.window_end = max(hit.window_end, ts)
+        hit.event_count = burst.event_count + len(hit.members)
+        details = {
+            "failed_logins": burst.event_count,
+            "successful_logins": len(hit.members),
+            "burst_alert_id": burst.alert_id,
+            "window_seconds": self.params.window.total_seconds(),
+        }
+        self._emit(user, hit, new, details)
+
+    def _forget(self, watermark: datetime) -> None:
+        for user in self._bursts.expire(watermark):
+            self._hits.pop(user, None)
+
+    def _earliest(self) -> datetime | None:
+        return self._bursts.expiry.earliest()
+
+
+class NewDeviceLogin(_Rule):
+    """ShardLogic[Event, Alert]: a successful login from a device the user never logged in from.
+
+    History = devices of the user's successful logins (failed attempts do not teach it), at most
+    ``max_devices`` (least recently used forgotten), dropped ``history_ttl`` after the user's last
+    successful login. A user's first login only seeds the history. Each new device is one incident.
+    """
+
+    RULE, SEVERITY = "new_device_login", INFO
+
+    def __init__(self, params: NewDeviceLoginParams) -> None:
+        super().__init__(params.lateness)
+        self.params = params
+        self._history: dict[str, dict[str, datetime]] = {}
+        self._expiry: ExpiryQueue[str] = ExpiryQueue()
+
+    @classmethod
+    def restore(cls, snapshot: tuple[Any, ...], params: NewDeviceLoginParams) -> Self:
+        """Rebuild from ``snapshot``."""
+        clock, history, expiry = snapshot
+        self = cls(params)
+        self._clock = ShardClock.restore(clock)
+        self._history = {user: dict(devices) for user, devices in history}
+        self._expiry = ExpiryQueue(expiry)
+        return self
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """Picklable immutable copy."""
+        history = tuple((user, tuple(d.items())) for user, d in self._history.items())
+        return (self._clock.snapshot(), history, self._expiry.snapshot())
+
+    def is_empty(self) -> bool:
+        """No user history held."""
+        return not self._history
+
+    def users(self) -> int:
+        """Users with a device history in this shard."""
+        return len(self._history)
+
+    def _check(self, event: Event, now: datetime) -> None:
+        device = event.device
+        if device is None or not event.successful_login:
+            return
+        user, ts = event.user_id, event.ts
+        devices = self._history.get(user)
+        if devices is None:
+            self._history[user] = {device: ts}
+        elif device in devices:
+            if ts > devices[device]:
+                del devices[device]
+                devices[device] = ts
+        else:
+            inc = _Incident(alert_id_for(self.RULE, user, event.event_id), ts, ts, 1, now, None)
+            details = {"device": device, "ip": event.ip, "known_devices": len(devices)}
+            self._emit(user, inc, True, details)
+            devices[device] = ts
+            if len(devices) > self.params.max_devices:
+                del devices[next(iter(devices))]
+        self._expiry.schedule(user, ts + self.params.history_ttl)
+
+    def _forget(self, watermark: datetime) -> None:
+        for user in self._expiry.due(watermark, self._expiry_of):
+            del self._history[user]
+
+    def _expiry_of(self, user: str) -> datetime | None:
+        devices = self._history.get(user)
+        return None if devices is None else max(devices.values()) + self.params.history_ttl
+
+    def _earliest(self) -> datetime | None:
+        return self._expiry.earliest()

@@ -1,0 +1,128 @@
+"""Per-minute, per-type event counts and unique users in event time (overwrite semantics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Self
+
+from operators.model import Event
+from operators.state import ClockSnapshot, ExpiryQueue, ShardClock
+
+MINUTE = timedelta(minutes=1)
+_Bucket = tuple[datetime, str]  # minute (UTC, truncated), type
+RollupSnapshot = tuple[
+    ClockSnapshot, tuple[tuple[_Bucket, int, frozenset[str]], ...], datetime | None, int
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RollupParams:
+    """Keep a minute bucket until the watermark is ``retention`` past its end."""
+
+    retention: timedelta = timedelta(minutes=5)
+    lateness: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class RollupRow:
+    """One row of ``rtep.event_counts_minute``: current totals, to overwrite (not add)."""
+
+    minute: datetime
+    type: str
+    events: int
+    unique_users: int
+
+
+class MinuteRollup:
+    """ShardLogic[Event, RollupRow] for the event types of one shard key.
+
+    Each call emits the current totals of every bucket it touched, once. Buckets are forgotten when
+    the watermark passes their end + ``retention``; an event for a forgotten (or forgettable) bucket
+    is not applied, since its row could then only be overwritten with a partial count: it is
+    counted in ``late_dropped`` instead.
+    """
+
+    def __init__(self, params: RollupParams) -> None:
+        self.params = params
+        self._clock = ShardClock(params.lateness)
+        self._buckets: dict[_Bucket, list[Any]] = {}
+        self._expiry: ExpiryQueue[_Bucket] = ExpiryQueue()
+        self._cutoff: datetime | None = None
+        self.late_dropped = 0
+
+    def on_batch(self, items: list[Event], now: datetime) -> list[RollupRow]:
+        """Count ``items`` into their buckets; return the touched buckets' totals."""
+        clock = self._clock
+        clock.advance(now)
+        buckets, touched = self._buckets, {}
+        retention_end = MINUTE + self.params.retention
+        cutoff = self._advance_cutoff(now)
+        for event in items:
+            clock.observe(event.ts, now)
+            key = (event.ts.replace(second=0, microsecond=0), event.type)
+            bucket = buckets.get(key)
+            if bucket is None:
+                if cutoff is not None and key[0] + retention_end < cutoff:
+                    self.late_dropped += 1
+                    continue
+                bucket = buckets[key] = [0, set()]
+                self._expiry.schedule(key, key[0] + retention_end)
+            bucket[0] += 1
+            bucket[1].add(event.user_id)
+            touched[key] = bucket
+        self._expire(now)
+        return [RollupRow(k[0], k[1], b[0], len(b[1])) for k, b in touched.items()]
+
+    def on_tick(self, now: datetime) -> list[RollupRow]:
+        """Forget buckets past retention; never emits."""
+        self._clock.advance(now)
+        self._expire(now)
+        return []
+
+    def next_tick(self) -> datetime | None:
+        """When the oldest bucket would be forgotten."""
+        return self._clock.tick_for(self._expiry.earliest())
+
+    def is_empty(self) -> bool:
+        """No bucket held."""
+        return not self._buckets
+
+    def snapshot(self) -> RollupSnapshot:
+        """Picklable immutable copy."""
+        buckets = tuple((k, b[0], frozenset(b[1])) for k, b in self._buckets.items())
+        return (self._clock.snapshot(), buckets, self._cutoff, self.late_dropped)
+
+    @classmethod
+    def restore(cls, snapshot: RollupSnapshot, params: RollupParams) -> Self:
+        """Rebuild from ``snapshot``."""
+        clock, buckets, cutoff, late = snapshot
+        self = cls(params)
+        self._clock = ShardClock.restore(clock)
+        for key, count, users in buckets:
+            self._buckets[key] = [count, set(users)]
+            self._expiry.schedule(key, key[0] + MINUTE + params.retention)
+        self._cutoff, self.late_dropped = cutoff, late
+        return self
+
+    def take_late_dropped(self) -> int:
+        """Events not applied since the last call (for a metric); resets the counter."""
+        n, self.late_dropped = self.late_dropped, 0
+        return n
+
+    def _advance_cutoff(self, now: datetime) -> datetime | None:
+        """The highest watermark seen: buckets ending before it minus retention are final."""
+        watermark = self._clock.watermark(now)
+        if watermark is not None and (self._cutoff is None or watermark > self._cutoff):
+            self._cutoff = watermark
+        return self._cutoff
+
+    def _expire(self, now: datetime) -> None:
+        cutoff = self._advance_cutoff(now)
+        if cutoff is None:
+            return
+        for key in self._expiry.due(cutoff, self._expiry_of):
+            del self._buckets[key]
+
+    def _expiry_of(self, key: _Bucket) -> datetime | None:
+        return key[0] + MINUTE + self.params.retention if key in self._buckets else None

@@ -1,0 +1,262 @@
+"""Sessionization: boundaries, lateness, outputs, memory bound and recovery."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import timedelta
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from operators.model import Event
+from operators.sessions import Session, SessionParams, Sessionizer
+from tests.unit.factories import NOW, make_event
+
+GAP = 100
+PARAMS = SessionParams(
+    gap=timedelta(seconds=GAP), max_length=timedelta(days=1), lateness=timedelta(seconds=30)
+)
+LATER = NOW + timedelta(days=400)
+
+
+def run(logic: Sessionizer, batches: list[list[Event]]) -> list[Event | Session]:
+    """Feed batches at the fixed clock, then tick far ahead so everything closes."""
+    out: list[Event | Session] = []
+    for batch in batches:
+        out.extend(logic.on_batch(batch, NOW))
+    out.extend(logic.on_tick(LATER))
+    return out
+
+
+def final_sessions(out: list[Event | Session]) -> dict[str, Session]:
+    """The last row emitted per session id."""
+    rows: dict[str, Session] = {}
+    for item in out:
+        if isinstance(item, Session):
+            rows[item.session_id] = item
+    return rows
+
+
+def test_gap_logout_and_login_start_new_sessions() -> None:
+    events = [
+        make_event(t=0, page="/a"),
+        make_event(t=GAP, page="/b"),  # exactly the gap: same session
+        make_event(t=2 * GAP + 1),  # beyond the gap: new session
+        make_event("logout", t=2 * GAP + 5),
+        make_event(t=2 * GAP + 6),  # after a logout: new session
+        make_event("login", t=2 * GAP + 7, success=True),  # a successful login: new session
+        make_event("login", t=2 * GAP + 8, success=False),  # a failed login does not split
+    ]
+    out = run(Sessionizer(PARAMS), [events])
+    ids = [e.session_id for e in events]
+    assert ids[0] == ids[1] != ids[2] == ids[3] != ids[4] != ids[5] == ids[6]
+    rows = final_sessions(out)
+    first, second = rows[ids[0]], rows[ids[2]]
+    assert (first.event_count, first.page_views, first.entry_page, first.exit_page) == (
+        2, 2, "/a", "/b",
+    )  # fmt: skip
+    assert first.ended_by == "timeout" and first.ended_at == events[1].ts
+    assert first.duration_seconds == GAP
+    assert second.ended_by == "logout" and second.ended_at == events[3].ts
+    assert rows[ids[4]].ended_by == "timeout"  # superseded by the login
+    assert sum(r.event_count for r in rows.values()) == len(events)
+
+
+def test_one_session_row_per_session_per_batch_and_open_rows_have_no_end() -> None:
+    logic = Sessionizer(PARAMS)
+    out = logic.on_batch([make_event(t=i) for i in range(5)], NOW)
+    rows = [o for o in out if isinstance(o, Session)]
+    assert len(rows) == 1
+    assert rows[0].ended_at is None and rows[0].ended_by is None and rows[0].event_count == 5
+    assert logic.open_sessions() == 1 and logic.users() == 1
+
+
+def test_out_of_order_within_lateness_is_placed_later_is_flagged() -> None:
+    logic = Sessionizer(PARAMS)
+    a, b = make_event(t=100, page="/b"), make_event(t=110)
+    logic.on_batch([a, b], NOW)
+    placed = make_event(t=85, page="/first")  # before the start, within lateness: extends it
+    out = logic.on_batch([placed], NOW)
+    assert placed.session_id == a.session_id and not placed.late
+    logic.on_batch([make_event(t=200)], NOW)
+    late_inside = make_event(t=120)  # older than last_event_at - lateness, inside the session
+    late_before = make_event(t=10)  # before the session and the watermark
+    logic.on_batch([late_inside, late_before], NOW)
+    assert late_inside.late and late_inside.session_id == a.session_id
+    assert late_before.late and late_before.session_id is None
+    (row,) = [o for o in out if isinstance(o, Session)]
+    assert row.started_at == placed.ts and row.entry_page == "/first" and row.event_count == 3
+    assert row.entry_page == "/first"
+    assert logic.take_late_count() == 2 and logic.take_late_count() == 0
+
+
+def test_straggler_of_a_logged_out_session_gets_its_id() -> None:
+    logic = Sessionizer(PARAMS)
+    first, logout = make_event(t=0), make_event("logout", t=20)
+    logic.on_batch([first, logout], NOW)
+    straggler = make_event(t=10)
+    logic.on_batch([straggler], NOW)
+    assert straggler.late and straggler.session_id == first.session_id
+    assert logic.open_sessions() == 0
+    logic.on_tick(LATER)
+    assert logic.is_empty()
+
+
+def test_max_length_caps_a_session() -> None:
+    params = SessionParams(gap=timedelta(seconds=100), max_length=timedelta(seconds=250))
+    events = [make_event(t=t) for t in range(0, 600, 50)]
+    rows = final_sessions(run(Sessionizer(params), [events]))
+    assert all(r.duration_seconds <= 250 and r.ended_by == "timeout" for r in rows.values())
+    assert [r.event_count for r in rows.values()] == [6, 6]
+
+
+def test_idle_shard_closes_on_tick_without_busy_loop() -> None:
+    """Scenario: a live stream goes quiet. We expect the session to close by wall time."""
+    logic = Sessionizer(PARAMS)
+    event = make_event(t=0)
+    wall = event.ts + timedelta(seconds=1)
+    logic.on_batch([event], wall)
+    tick = logic.next_tick()
+    assert tick is not None and tick >= wall + timedelta(seconds=1)
+    assert logic.on_tick(tick - timedelta(seconds=1)) == []
+    (row,) = logic.on_tick(tick)
+    assert isinstance(row, Session) and row.ended_by == "timeout"
+    assert logic.is_empty() and logic.next_tick() is None
+
+
+def test_future_stamped_event_does_not_make_others_late() -> None:
+    logic = Sessionizer(PARAMS)
+    wall = make_event(t=1000).ts
+    logic.on_batch([make_event(t=1200, user="skewed")], wall)  # 200 s in the future
+    normal = make_event(t=995, user="u2")
+    logic.on_batch([normal], wall)
+    assert not normal.late
+
+
+# --- properties ------------------------------------------------------------------------------------
+user_gaps = st.lists(st.integers(min_value=0, max_value=3 * GAP), min_size=1, max_size=25)
+types = st.sampled_from(["page_view", "button_click", "form_submit"])
+
+
+@st.composite
+def streams(draw: st.DrawFn, with_logout: bool = False) -> list[tuple[str, int, str]]:
+    """(user, t, type) sorted by time: per-user gaps, users interleaved."""
+    kinds = st.sampled_from(["page_view", "button_click", "logout"]) if with_logout else types
+    spec: list[tuple[str, int, str]] = []
+    for u in range(draw(st.integers(min_value=1, max_value=4))):
+        t = draw(st.integers(min_value=0, max_value=50))
+        for gap in draw(user_gaps):
+            t += gap
+            spec.append((f"user{u}", t, draw(kinds)))
+    spec.sort(key=lambda s: s[1])
+    return spec
+
+
+def build(spec: list[tuple[str, int, str]]) -> list[Event]:
+    """Fresh events for a spec, with stable ids (so two runs are comparable)."""
+    return [
+        make_event(kind, t=t, user=user, eid=f"00000000-0000-0000-0000-{i:012d}")
+        for i, (user, t, kind) in enumerate(spec)
+    ]
+
+
+def split(events: list[Event], cuts: list[int]) -> list[list[Event]]:
+    """Cut ``events`` into batches at the given positions."""
+    bounds = [0, *sorted({c % (len(events) + 1) for c in cuts}), len(events)]
+    return [events[a:b] for a, b in pairwise(bounds)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(streams(), st.lists(st.integers(min_value=0), max_size=5))
+def test_boundaries_exactly_where_gaps_exceed_the_limit(
+    spec: list[tuple[str, int, str]], cuts: list[int]
+) -> None:
+    events = build(spec)
+    logic = Sessionizer(PARAMS)
+    out = run(logic, split(events, cuts))
+    assert not any(e.late for e in events)
+    by_user: dict[str, list[Event]] = {}
+    for e in events:
+        by_user.setdefault(e.user_id, []).append(e)
+    for user_events in by_user.values():
+        for prev, cur in pairwise(user_events):
+            new_session = (cur.ts - prev.ts).total_seconds() > GAP
+            assert (prev.session_id != cur.session_id) == new_session
+    rows = final_sessions(out)
+    assert sum(r.event_count for r in rows.values()) == len(events)
+    for sid, row in rows.items():
+        members = [e for e in events if e.session_id == sid]
+        assert row.event_count == len(members)
+        assert row.started_at == members[0].ts and row.last_event_at == members[-1].ts
+        assert row.ended_by == "timeout" and row.ended_at == row.last_event_at
+    assert logic.is_empty() and logic.users() == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(streams(with_logout=True))
+def test_logout_closes_and_belongs_to_its_session(spec: list[tuple[str, int, str]]) -> None:
+    events = build(spec)
+    rows = final_sessions(run(Sessionizer(PARAMS), [events]))
+    current: dict[str, str | None] = {}
+    finished: set[str | None] = set()
+    for e in events:
+        if e.type == "logout":
+            row = rows[e.session_id or ""]
+            assert row.ended_by == "logout" and row.ended_at == e.ts
+        assert e.session_id not in finished  # one session's events are never split
+        if current.get(e.user_id, e.session_id) != e.session_id:
+            finished.add(current[e.user_id])
+        current[e.user_id] = e.session_id
+    assert sum(r.event_count for r in rows.values()) == len(events)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    streams(with_logout=True),
+    st.lists(st.integers(min_value=0), max_size=4),
+    st.integers(min_value=0),
+)
+def test_snapshot_restore_continue_equals_uninterrupted(
+    spec: list[tuple[str, int, str]], cuts: list[int], at: int
+) -> None:
+    batches = split(build(spec), cuts)
+    expected = [_flat(o) for o in run(Sessionizer(PARAMS), batches)]
+
+    batches = split(build(spec), cuts)
+    stop = at % (len(batches) + 1)
+    logic = Sessionizer(PARAMS)
+    out: list[Event | Session] = []
+    for batch in batches[:stop]:
+        out.extend(logic.on_batch(batch, NOW))
+    logic = Sessionizer.restore(pickle.loads(pickle.dumps(logic.snapshot())), PARAMS)
+    out.extend(run(logic, batches[stop:]))
+    assert [_flat(o) for o in out] == expected
+
+
+def _flat(item: Event | Session) -> object:
+    if isinstance(item, Session):
+        return item
+    return (item.event_id, item.session_id, item.late)
+
+
+@settings(max_examples=50, deadline=None)
+@given(streams(), st.integers(min_value=0, max_value=60))
+def test_reordering_within_lateness_changes_nothing(
+    spec: list[tuple[str, int, str]], swap_seed: int
+) -> None:
+    """Swapping neighbours less than the lateness apart gives the same sessions."""
+    in_order = build(spec)
+    rows_in_order = final_sessions(run(Sessionizer(PARAMS), [in_order]))
+    shuffled = build(spec)
+    for i in range(swap_seed % 2, len(shuffled) - 1, 2):
+        a, b = shuffled[i], shuffled[i + 1]
+        if a.user_id == b.user_id and (b.ts - a.ts) < timedelta(seconds=20):
+            shuffled[i], shuffled[i + 1] = b, a
+    rows_shuffled = final_sessions(run(Sessionizer(PARAMS), [shuffled]))
+    assert not any(e.late for e in shuffled)
+    key = {e.event_id: e.session_id for e in in_order}
+    assert all(key[e.event_id] is not None for e in shuffled)
+    assert {(r.user_id, r.started_at, r.event_count) for r in rows_shuffled.values()} == {
+        (r.user_id, r.started_at, r.event_count) for r in rows_in_order.values()
+    }

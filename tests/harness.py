@@ -42,6 +42,75 @@ def wait_until(
         time.sleep(interval)  # poll interval, not synchronisation
 
 
+@dataclass(frozen=True)
+class Record:
+    """One Kafka message as read back by a test."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+    partition: int
+    offset: int
+
+
+def read_topic(brokers: str, topic: str, timeout: float = 60.0) -> list[Record]:
+    """Every message of ``topic`` from the beginning to the current end of each partition.
+
+    Reads until every partition reports EOF (not by comparing with watermarks, which some
+    Kafka-compatible brokers report wrongly).
+    """
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"rtep-test-{uuid.uuid4().hex}",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        pending = set(partitions)
+        out: list[Record] = []
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"reading {topic}: no EOF on partitions {sorted(pending)}")
+            for msg in consumer.consume(1000, timeout=1):
+                err = msg.error()
+                if err is not None and err.code() == KafkaError._PARTITION_EOF:
+                    pending.discard(msg.partition())
+                elif err is not None:
+                    raise AssertionError(f"reading {topic}: {err}")
+                else:
+                    headers = {k: v for k, v in (msg.headers() or [])}
+                    out.append(
+                        Record(msg.key(), msg.value(), headers, msg.partition(), msg.offset())
+                    )
+        return out
+    finally:
+        consumer.close()
+
+
+def scrape_metric(port: int, name: str) -> float:
+    """Sum of all samples of metric ``name`` on a local /metrics endpoint (0 when absent)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name)] in " {":
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def dsn_for(database: str) -> str:
     """The DSN of ``database`` on the test server."""
     return ADMIN_DSN.rsplit("/", 1)[0] + "/" + database

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.model import Event
-from operators.sessions import Session, SessionParams, Sessionizer
+from operators.sessions import Session, Sessionizer, SessionParams
 from tests.unit.factories import NOW, make_event
 
 GAP = 100

@@ -86,7 +86,7 @@ def read_topic(brokers: str, topic: str, timeout: float = 60.0) -> list[Record]:
                 elif err is not None:
                     raise AssertionError(f"reading {topic}: {err}")
                 else:
-                    headers = {k: v for k, v in (msg.headers() or [])}
+                    headers = dict(msg.headers() or [])
                     out.append(
                         Record(msg.key(), msg.value(), headers, msg.partition(), msg.offset())
                     )
@@ -100,7 +100,7 @@ def scrape_metric(port: int, name: str) -> float:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
             text = resp.read().decode()
     except OSError:
         return 0.0

@@ -20,9 +20,16 @@ from dataflows.observers import observe_alerts, observe_dedup, observe_rollups, 
 from operators.breaker import BreakerParams, RejectionBreaker
 from operators.dedup import Deduplicator, DedupParams
 from operators.detection import (
-    CredentialStuffingRule,
-    DetectionParams,
-    UserDetector,
+    AbnormalEventRate,
+    AbnormalEventRateParams,
+    BruteForceSuccess,
+    BruteForceSuccessParams,
+    CredentialStuffing,
+    CredentialStuffingParams,
+    FailedLoginBurst,
+    FailedLoginBurstParams,
+    NewDeviceLogin,
+    NewDeviceLoginParams,
 )
 from operators.model import Event
 from operators.rollups import MinuteRollup, RollupParams
@@ -47,7 +54,6 @@ def build_flow(settings: Settings) -> Dataflow:
         settings.redis_prefix,
         settings.redis_counts_ttl_seconds,
         settings.redis_recent_alerts,
-        retry,
     )
 
     flow = Dataflow("rtep_activity")
@@ -100,24 +106,34 @@ def build_flow(settings: Settings) -> Dataflow:
     op.output("events_pg", events, EventsSink(dsn, retry))
     op.output("sessions_pg", sessions, SessionsSink(dsn, retry))
 
-    # --- detections: per user shard, and per IP shard for credential stuffing
-    detection = DetectionParams.from_settings(settings)
-    user_alerts = op.stateful_batch(
-        "detect_user", unique, shard_builder(UserDetector, detection, observe_alerts)
-    )  # (user shard, Alert)
+    # --- detections: per-user rules on user shards; credential stuffing on IP shards
+    lateness = timedelta(seconds=settings.allowed_lateness_seconds)
+    user_rules = [
+        ("detect_failed_burst", FailedLoginBurst, FailedLoginBurstParams.from_settings(settings)),
+        ("detect_brute_force", BruteForceSuccess, BruteForceSuccessParams.from_settings(settings)),
+        ("detect_new_device", NewDeviceLogin, NewDeviceLoginParams(lateness=lateness)),
+        ("detect_event_rate", AbnormalEventRate, AbnormalEventRateParams.from_settings(settings)),
+    ]
+    alert_streams = [
+        op.key_rm(
+            f"unkey_{step}",
+            op.stateful_batch(step, unique, shard_builder(rule, params, observe_alerts)),
+        )
+        for step, rule, params in user_rules
+    ]  # Alert per rule
     failed_by_ip = op.key_on(
         "key_ip",
         op.filter("failed_logins", op.key_rm("unkey_unique", unique), _failed_login_with_ip),
         lambda e: shard_key(e.ip or "", shards),
     )  # (ip shard, Event)
-    ip_alerts = op.stateful_batch(
-        "detect_ip", failed_by_ip, shard_builder(CredentialStuffingRule, detection, observe_alerts)
+    stuffing = op.stateful_batch(
+        "detect_stuffing",
+        failed_by_ip,
+        shard_builder(
+            CredentialStuffing, CredentialStuffingParams.from_settings(settings), observe_alerts
+        ),
     )  # (ip shard, Alert)
-    alerts = op.merge(
-        "alerts",
-        op.key_rm("unkey_user_alerts", user_alerts),
-        op.key_rm("unkey_ip_alerts", ip_alerts),
-    )  # Alert
+    alerts = op.merge("alerts", *alert_streams, op.key_rm("unkey_stuffing", stuffing))  # Alert
     op.output("alerts_pg", alerts, AlertsSink(dsn, retry))
     op.output(
         "alerts_kafka",
@@ -132,7 +148,7 @@ def build_flow(settings: Settings) -> Dataflow:
         op.stateful_batch(
             "rollup",
             by_type,
-            shard_builder(MinuteRollup, RollupParams.from_settings(settings), observe_rollups),
+            shard_builder(MinuteRollup, RollupParams(lateness=lateness), observe_rollups),
         ),
     )  # RollupRow
     op.output("rollups_pg", rollups, RollupSink(dsn, retry))

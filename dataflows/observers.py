@@ -46,9 +46,12 @@ def observe_sessions(logic: Any, out: list[Any]) -> None:
 
 def observe_alerts(logic: Any, out: list[Any]) -> None:
     """Count new incidents (not updates of an ongoing one) by rule and severity."""
-    for (rule, severity), count in logic.take_new_incidents().items():
+    for (rule, severity), count in logic.take_alert_counts().items():
         metrics.ALERTS.labels(rule, severity).inc(count)
 
 
 def observe_rollups(logic: Any, out: list[Any]) -> None:
-    """Rollups need no metrics beyond the sinks' own; kept for symmetry of the wiring."""
+    """Count events too late for their minute bucket (already closed and written)."""
+    dropped = logic.take_late_dropped()
+    if dropped:
+        metrics.ROLLUP_LATE_DROPPED.inc(dropped)

@@ -36,6 +36,9 @@ EVENTS_DUPLICATE = Counter("rtep_events_duplicate", "Valid events dropped as rep
 EVENTS_LATE = Counter(
     "rtep_events_late", "Events older than the allowed lateness (stored, flagged)."
 )
+ROLLUP_LATE_DROPPED = Counter(
+    "rtep_rollup_late_dropped", "Events too late for their minute rollup (bucket already closed)."
+)
 EVENTS_STORED = Counter("rtep_events_stored", "Records durably written, by sink.", ["sink"])
 SINK_WRITE_SECONDS = Histogram(
     "rtep_sink_write_seconds",

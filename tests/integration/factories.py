@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from operators.detection import Alert
 from operators.model import Event, Reason, Rejection, Source
 from operators.sessions import Session
 
@@ -67,27 +67,19 @@ def make_session(sid: str = "s1", **changes: Any) -> Session:
     return Session(**values)
 
 
-@dataclass(frozen=True, slots=True)
-class AlertRecord:
-    """Stand-in with exactly the ``rtep.alerts`` columns (operators.detection.Alert's shape)."""
-
-    alert_id: str
-    rule: str = "failed_login_burst"
-    severity: str = "warning"
-    subject_type: str = "user"
-    subject: str = "u1"
-    window_start: datetime = T0
-    window_end: datetime = T0 + timedelta(seconds=40)
-    event_count: int = 5
-    details: dict[str, Any] = field(default_factory=lambda: {"ips": ["10.0.0.1"]})
-    created_at: datetime = T0 + timedelta(seconds=41)
-
-
-@dataclass(frozen=True, slots=True)
-class RollupRecord:
-    """Stand-in with exactly the RollupRow fields (operators.rollups.RollupRow's shape)."""
-
-    minute: datetime
-    type: str
-    events: int
-    unique_users: int
+def make_alert(alert_id: str, **changes: Any) -> Alert:
+    """A failed_login_burst alert on user u1, with ``changes`` applied."""
+    values: dict[str, Any] = {
+        "alert_id": alert_id,
+        "rule": "failed_login_burst",
+        "severity": "warning",
+        "subject_type": "user",
+        "subject": "u1",
+        "window_start": T0,
+        "window_end": T0 + timedelta(seconds=40),
+        "event_count": 5,
+        "details": {"ips": ["10.0.0.1"]},
+        "created_at": T0 + timedelta(seconds=41),
+    }
+    values.update(changes)
+    return Alert(**values)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from operators.model import Reason
+from operators.rollups import RollupRow
 from sinks.postgres import (
     AlertsSink,
     EventsSink,
@@ -23,8 +24,7 @@ from sinks.postgres import (
 )
 from tests.integration.factories import (
     T0,
-    AlertRecord,
-    RollupRecord,
+    make_alert,
     make_event,
     make_rejection,
     make_session,
@@ -182,8 +182,8 @@ def test_sessions_are_overwritten_by_the_latest_version(database: str) -> None:
 
 def test_alerts_are_updated_but_keep_their_creation_time(database: str) -> None:
     part = AlertsSink(database).build("alerts", 0, 1)
-    first = AlertRecord("a1")
-    update = AlertRecord(
+    first = make_alert("a1")
+    update = make_alert(
         "a1", event_count=8, window_end=T0 + timedelta(seconds=55),
         details={"ips": ["10.0.0.1", "10.0.0.2"]}, created_at=T0 + timedelta(minutes=9),
     )  # fmt: skip
@@ -198,9 +198,9 @@ def test_alerts_are_updated_but_keep_their_creation_time(database: str) -> None:
 def test_rollups_overwrite_totals_and_never_add(database: str) -> None:
     part = RollupSink(database).build("rollups", 0, 1)
     minute = T0
-    part.write_batch([RollupRecord(minute, "login", 3, 2), RollupRecord(minute, "page_view", 5, 1)])
-    part.write_batch([RollupRecord(minute, "login", 4, 3), RollupRecord(minute, "login", 7, 4)])
-    part.write_batch([RollupRecord(minute, "login", 7, 4)])  # replay
+    part.write_batch([RollupRow(minute, "login", 3, 2), RollupRow(minute, "page_view", 5, 1)])
+    part.write_batch([RollupRow(minute, "login", 4, 3), RollupRow(minute, "login", 7, 4)])
+    part.write_batch([RollupRow(minute, "login", 7, 4)])  # replay
     rows = query(database, "SELECT type, events, unique_users FROM rtep.event_counts_minute ORDER BY 1")
     assert rows == [("login", 7, 4), ("page_view", 5, 1)]
 
@@ -208,13 +208,13 @@ def test_rollups_overwrite_totals_and_never_add(database: str) -> None:
 def test_a_bad_row_fails_the_batch_without_retrying(database: str) -> None:
     """Data errors are bugs, not outages: raised at once, the transaction rolled back."""
     part: PostgresPartition = RollupSink(database).build("rollups", 0, 1)
-    bad = RollupRecord(T0, "login", 2**63, 1)  # beyond bigint
+    bad = RollupRow(T0, "login", 2**63, 1)  # beyond bigint
     try:
-        part.write_batch([RollupRecord(T0, "logout", 1, 1), bad])
+        part.write_batch([RollupRow(T0, "logout", 1, 1), bad])
     except psycopg.DataError:
         pass
     else:  # pragma: no cover - the assertion below explains
         raise AssertionError("a bigint overflow must raise")
     assert query(database, "SELECT count(*) FROM rtep.event_counts_minute") == [(0,)]
-    part.write_batch([RollupRecord(T0, "logout", 1, 1)])  # the connection is still usable
+    part.write_batch([RollupRow(T0, "logout", 1, 1)])  # the connection is still usable
     assert query(database, "SELECT count(*) FROM rtep.event_counts_minute") == [(1,)]

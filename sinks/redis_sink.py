@@ -1,0 +1,250 @@
+"""The Redis views of the contract: last activity per user, active sessions, recent alerts, counts.
+
+Each batch of mixed items (Event, Session, Alert, RollupRow) is first reduced to one write per
+key ("ops", the latest value per key), then sent in ONE pipeline (``transaction=False``):
+
+- ``{prefix}user:{userId}`` hash ``last_seen`` (ISO, UTC, microseconds), ``last_type``,
+  ``last_page``, ``device``, ``session_id`` from the user's latest event by event time; fields the
+  event lacks keep their previous value. A small script skips the write when the stored
+  ``last_seen`` is newer, so late or replayed events never move a user back in time.
+- ``{prefix}sessions:active`` sorted set: ZADD open sessions (score = last activity, epoch
+  seconds), ZREM closed ones.
+- ``{prefix}alerts:recent`` list, newest first, capped: a new alert or a new version of one is
+  pushed at the head and any older entry of the same ``alert_id`` removed (one entry per
+  incident; a replayed identical alert moves to the head, never appears twice).
+- ``{prefix}counts:{type}:{YYYYmmddHHMM}`` SET to the rollup's current total with a TTL.
+
+Every write is an overwrite of the latest value, so replays are harmless.
+
+Redis is a cache of PostgreSQL, so an outage must not stop the pipeline: a failed batch is
+counted (``rtep_sink_errors_total{sink="redis"}``), logged, and its ops kept in a bounded "dirty"
+map (latest value per key) that is written before the next batch once Redis answers again
+(catch-up). While Redis is down, writes are attempted at most every ``retry_interval_seconds``.
+What can be lost is documented in docs/sinks.md ("Redis catch-up").
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from operators.detection import Alert
+from operators.model import Event
+from operators.rollups import RollupRow
+from operators.sessions import Session
+from rtep.logs import get_logger
+from rtep.metrics import EVENTS_STORED, SINK_ERRORS, SINK_WRITE_SECONDS
+from sinks.codec import alert_json, json_text
+from sinks.retry import REDIS
+
+log = get_logger("rtep.sinks.redis")
+SINK = "redis"
+
+# Write the user's fields unless the stored last_seen is newer (ISO strings of one fixed format
+# compare like the times they denote).
+_USER_LUA = """
+local cur = redis.call('HGET', KEYS[1], 'last_seen')
+if cur and cur > ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1
+"""
+# Drop older entries of this alert (they start with ARGV[1]), push the new one, cap the list.
+_ALERT_LUA = """
+local head = ARGV[1]
+for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if string.sub(v, 1, #head) == head then redis.call('LREM', KEYS[1], 0, v) end
+end
+redis.call('LPUSH', KEYS[1], ARGV[2])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+return 1
+"""
+
+OpKey = tuple[str, str]
+UserOp = tuple[str, dict[str, str]]
+
+
+def _last_seen(ts: datetime) -> str:
+    """One fixed ISO format, so that string order is time order."""
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class Ops:
+    """Pending Redis writes, one per key, oldest-updated first; merging keeps the latest value."""
+
+    def __init__(self) -> None:
+        self.items: OrderedDict[OpKey, Any] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, item: Event | Session | Alert | RollupRow, count_key: str) -> None:
+        """Fold one record into the pending writes."""
+        if isinstance(item, Event):
+            fields = {
+                "last_seen": _last_seen(item.ts),
+                "last_type": item.type,
+                "last_page": item.page,
+                "device": item.device,
+                "session_id": item.session_id,
+            }
+            value: Any = (fields["last_seen"], {k: v for k, v in fields.items() if v is not None})
+            self.put(("user", item.user_id), value)
+        elif isinstance(item, Session):
+            score = None if item.ended_at is not None else item.last_event_at.timestamp()
+            self.put(("session", item.session_id), score)
+        elif isinstance(item, Alert):
+            self.put(("alert", item.alert_id), alert_json(item))
+        elif isinstance(item, RollupRow):
+            key = count_key.format(type=item.type, minute=item.minute.astimezone(UTC))
+            self.put(("count", key), int(item.events))
+        else:
+            raise TypeError(f"RedisSink cannot write {type(item).__name__}")
+
+    def put(self, key: OpKey, value: Any) -> None:
+        """Record ``value`` as the newest write of ``key`` (user fields merge by event time)."""
+        old = self.items.pop(key, None)
+        if key[0] == "user" and old is not None:
+            newer, older = (value, old) if value[0] >= old[0] else (old, value)
+            value = (newer[0], {**older[1], **newer[1]})
+        self.items[key] = value
+
+    def merge(self, newer: Ops) -> None:
+        """Apply ``newer``'s writes on top of these."""
+        for key, value in newer.items.items():
+            self.put(key, value)
+
+    def trim(self, cap: int) -> int:
+        """Drop the least recently updated writes beyond ``cap``; return how many were dropped."""
+        dropped = 0
+        while len(self.items) > cap:
+            self.items.popitem(last=False)
+            dropped += 1
+        return dropped
+
+
+class RedisSink(DynamicSink[Event | Session | Alert | RollupRow]):
+    """Events, sessions, alerts and rollup rows → the contract's Redis keys (one pipeline/batch).
+
+    Guarantee: best effort, never blocking PostgreSQL. Idempotent overwrites, so replays create no
+    duplicate. During an outage the latest value per key is kept (up to ``dirty_cap`` keys) and
+    written when Redis is back; beyond the cap the least recently updated keys are dropped until
+    a later record rewrites them. See docs/sinks.md for exactly what can be lost.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "rtep:",
+        counts_ttl_seconds: int = 2 * 86400,
+        recent_alerts_cap: int = 1000,
+        dirty_cap: int = 100_000,
+        retry_interval_seconds: float = 1.0,
+        socket_timeout: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.counts_ttl_seconds = counts_ttl_seconds
+        self.recent_alerts_cap = recent_alerts_cap
+        self.dirty_cap = dirty_cap
+        self.retry_interval_seconds = retry_interval_seconds
+        self.socket_timeout = socket_timeout
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> RedisPartition:
+        """One client per worker."""
+        return RedisPartition(self)
+
+
+class RedisPartition(StatelessSinkPartition[Event | Session | Alert | RollupRow]):
+    """One worker's Redis client and its pending (dirty) writes."""
+
+    def __init__(self, config: RedisSink) -> None:
+        self.config = config
+        self.client = redis.Redis.from_url(
+            config.url,
+            socket_timeout=config.socket_timeout,
+            socket_connect_timeout=config.socket_timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._user_script = self.client.register_script(_USER_LUA)
+        self._alert_script = self.client.register_script(_ALERT_LUA)
+        self._count_key = config.prefix + "counts:{type}:{minute:%Y%m%d%H%M}"
+        self._pending = Ops()
+        self._next_attempt = 0.0
+
+    @property
+    def dirty(self) -> int:
+        """Keys waiting for Redis to come back (0 when healthy)."""
+        return len(self._pending)
+
+    def write_batch(self, items: list[Event | Session | Alert | RollupRow]) -> None:
+        """Reduce the batch to one write per key and send it with the pending ones; never block."""
+        for item in items:
+            self._pending.add(item, self._count_key)
+        if not self._pending or time.monotonic() < self._next_attempt:
+            self._trim()
+            return
+        started = time.perf_counter()
+        try:
+            self._send(self._pending)
+        except REDIS.transient as exc:
+            SINK_ERRORS.labels(sink=SINK).inc()
+            self._next_attempt = time.monotonic() + self.config.retry_interval_seconds
+            log.warning(
+                "Redis unavailable: keeping the latest value per key for catch-up",
+                pending_keys=len(self._pending), error=str(exc).splitlines()[0] if str(exc) else "",
+                fix=REDIS.fix,
+            )
+            self._trim()
+            return
+        SINK_WRITE_SECONDS.labels(sink=SINK).observe(time.perf_counter() - started)
+        EVENTS_STORED.labels(sink=SINK).inc(len(self._pending))
+        if self._next_attempt:
+            log.info("Redis back: caught up", keys=len(self._pending))
+            self._next_attempt = 0.0
+        self._pending = Ops()
+
+    def close(self) -> None:
+        """Close the client (pending writes, if any, are lost with the process: a cache)."""
+        self.client.close()
+
+    def _trim(self) -> None:
+        dropped = self._pending.trim(self.config.dirty_cap)
+        if dropped:
+            log.warning(
+                "Redis catch-up map full: dropped the least recently updated keys",
+                dropped=dropped, cap=self.config.dirty_cap,
+            )
+
+    def _send(self, ops: Ops) -> None:
+        """All writes in one non-transactional pipeline."""
+        prefix = self.config.prefix
+        active = prefix + "sessions:active"
+        recent = prefix + "alerts:recent"
+        pipe = self.client.pipeline(transaction=False)
+        for (kind, ident), value in ops.items.items():
+            if kind == "user":
+                args: list[str] = [value[0]]
+                for field, text in value[1].items():
+                    args += (field, text)
+                self._user_script(keys=[f"{prefix}user:{ident}"], args=args, client=pipe)
+            elif kind == "session":
+                if value is None:
+                    pipe.zrem(active, ident)
+                else:
+                    pipe.zadd(active, {ident: value})
+            elif kind == "alert":
+                head = json_text({"alert_id": ident})[:-1] + ","
+                self._alert_script(
+                    keys=[recent], args=[head, value, self.config.recent_alerts_cap], client=pipe
+                )
+            else:
+                pipe.set(ident, value, ex=self.config.counts_ttl_seconds)
+        pipe.execute()

@@ -1,0 +1,145 @@
+"""RedisSink against real Redis: the contract's keys and values, aggregation, outage catch-up."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import redis
+from prometheus_client import REGISTRY
+
+from operators.rollups import RollupRow
+from sinks.codec import alert_document
+from sinks.redis_sink import RedisPartition, RedisSink
+from tests.harness import REDIS_URL
+from tests.integration.factories import (
+    T0,
+    make_alert,
+    make_event,
+    make_session,
+)
+from tests.integration.private_servers import private_redis
+
+
+def shared_client() -> redis.Redis:
+    """A client of the shared test Redis (decoded strings)."""
+    return redis.Redis.from_url(REDIS_URL, decode_responses=True)
+
+
+def errors() -> float:
+    """Current rtep_sink_errors_total{sink="redis"}."""
+    return REGISTRY.get_sample_value("rtep_sink_errors_total", {"sink": "redis"}) or 0.0
+
+
+def test_keys_and_values_follow_the_contract(rprefix: str) -> None:
+    part = RedisSink(REDIS_URL, prefix=rprefix, counts_ttl_seconds=600).build("redis", 0, 1)
+    login = make_event(10, user_id="ann", type="login", page=None, session_id="s-ann")
+    view = make_event(5, user_id="ann", page="/home", session_id="s-ann")  # older than the login
+    closed = make_session("s-old", ended_at=T0, ended_by="timeout")
+    part.write_batch([make_session("s-old"), login, view, make_session("s-ann"), closed])
+    part.write_batch([make_alert("a1"), RollupRow(T0, "login", 3, 2)])
+
+    r = shared_client()
+    # The latest event by event time wins; a field it lacks (page) comes from the earlier one.
+    assert r.hgetall(f"{rprefix}user:ann") == {
+        "last_seen": "2026-01-05T12:00:10.000000+00:00",
+        "last_type": "login",
+        "last_page": "/home",
+        "device": "Chrome on macOS",
+        "session_id": "s-ann",
+    }
+    assert r.zrange(f"{rprefix}sessions:active", 0, -1, withscores=True) == [
+        ("s-ann", (T0 + timedelta(seconds=30)).timestamp())
+    ]
+    assert [json.loads(a) for a in r.lrange(f"{rprefix}alerts:recent", 0, -1)] == [
+        alert_document(make_alert("a1"))
+    ]
+    key = f"{rprefix}counts:login:202601051200"
+    assert r.get(key) == "3"
+    assert 0 < r.ttl(key) <= 600
+
+
+def test_older_events_and_replays_never_move_a_user_back(rprefix: str) -> None:
+    part = RedisSink(REDIS_URL, prefix=rprefix).build("redis", 0, 1)
+    part.write_batch([make_event(i, user_id="bob", page=f"/p{i}") for i in (3, 9, 4)])
+    part.write_batch([make_event(1, user_id="bob", page="/late")])  # late event, next batch
+    part.write_batch([make_event(i, user_id="bob", page=f"/p{i}") for i in (3, 9, 4)])  # replay
+    assert shared_client().hget(f"{rprefix}user:bob", "last_page") == "/p9"
+
+
+def test_alerts_list_has_one_entry_per_incident_newest_first_capped(rprefix: str) -> None:
+    part = RedisSink(REDIS_URL, prefix=rprefix, recent_alerts_cap=3).build("redis", 0, 1)
+    part.write_batch([make_alert(f"a{i}") for i in range(4)])
+    updated = make_alert("a2", event_count=9)
+    part.write_batch([updated])
+    part.write_batch([updated])  # replay of the same version
+    ids = [json.loads(a) for a in shared_client().lrange(f"{rprefix}alerts:recent", 0, -1)]
+    assert [a["alert_id"] for a in ids] == ["a2", "a3", "a1"]
+    assert ids[0]["event_count"] == 9
+
+
+def test_counts_are_overwritten_with_the_latest_total(rprefix: str) -> None:
+    part = RedisSink(REDIS_URL, prefix=rprefix).build("redis", 0, 1)
+    part.write_batch([RollupRow(T0, "page_view", 4, 2), RollupRow(T0, "page_view", 6, 3)])
+    part.write_batch([RollupRow(T0, "page_view", 6, 3)])
+    assert shared_client().get(f"{rprefix}counts:page_view:202601051200") == "6"
+
+
+def test_a_batch_is_one_write_per_key_in_one_pipeline() -> None:
+    with private_redis() as server:
+        part = RedisSink(server.url, prefix="rtep:").build("redis", 0, 1)
+        part.write_batch([make_event(i, user_id=f"u{i % 3}") for i in range(300)])
+        stats = server.client().info("commandstats")
+        assert stats["cmdstat_evalsha"]["calls"] == 3  # one per user, not per event
+        assert stats["cmdstat_hset"]["calls"] == 3
+
+
+def test_outage_does_not_block_and_is_caught_up_afterwards() -> None:
+    """Scenario: Redis dies between batches and comes back empty.
+    We expect: writes during the outage return at once and are counted as errors; the first
+    batch after it writes the latest value of every key touched during the outage."""
+    with private_redis() as server:
+        part: RedisPartition = RedisSink(
+            server.url, prefix="rtep:", retry_interval_seconds=0
+        ).build("redis", 0, 1)
+        part.write_batch([make_event(0, user_id="before")])
+        server.stop()
+
+        misses = errors()
+        started = time.monotonic()
+        part.write_batch([make_event(1, user_id="ann"), make_session("s1")])
+        part.write_batch([make_event(2, user_id="ann", page="/two"), make_alert("a1")])
+        part.write_batch([RollupRow(T0, "login", 5, 4)])
+        assert time.monotonic() - started < 2.0, "a Redis outage must not block the pipeline"
+        assert errors() - misses == 3
+        assert part.dirty == 4
+
+        server.start()
+        part.write_batch([make_event(3, user_id="cid")])
+        assert part.dirty == 0
+        r = server.client()
+        assert r.hget("rtep:user:ann", "last_page") == "/two"
+        assert r.zscore("rtep:sessions:active", "s1") is not None
+        assert len(r.lrange("rtep:alerts:recent", 0, -1)) == 1
+        assert r.get("rtep:counts:login:202601051200") == "5"
+        assert r.exists("rtep:user:cid")
+        assert not r.exists("rtep:user:before")  # written before the crash: lost with Redis
+
+
+def test_catch_up_map_is_bounded() -> None:
+    """Scenario: a long outage touches more keys than the cap.
+    We expect: only the most recently updated ``dirty_cap`` keys are kept and written later."""
+    with private_redis() as server:
+        part: RedisPartition = RedisSink(
+            server.url, prefix="rtep:", dirty_cap=5, retry_interval_seconds=0
+        ).build("redis", 0, 1)
+        server.stop()
+        for i in range(12):
+            part.write_batch([make_event(i, user_id=f"u{i}")])
+        assert part.dirty == 5
+        server.start()
+        part.write_batch([])
+        part.write_batch([make_event(99, user_id="u99")])
+        users = sorted(k.split(":")[-1] for k in server.client().keys("rtep:user:*"))
+        assert users == ["u10", "u11", "u7", "u8", "u9", "u99"]

@@ -8,10 +8,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv-validators"
 reqs="$root/ops/requirements-validators.txt"
 constraints="$root/ops/constraints-validators.txt"
+hcl2_reqs="$root/ops/requirements-hcl2.txt"
 stamp="$venv/.installed"
 python="${PYTHON:-python3}"
 
-want="$(cat "$reqs" "$constraints" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$reqs" "$constraints" "$hcl2_reqs" | sha256sum | cut -d' ' -f1)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "validators: up to date in $venv"
 else
@@ -20,6 +21,9 @@ else
     fi
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         -r "$reqs" -c "$constraints"
+    rm -rf "$venv/hcl2"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+        --target "$venv/hcl2" -r "$hcl2_reqs"
     echo "$want" > "$stamp"
     echo "validators: installed into $venv"
 fi

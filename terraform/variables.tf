@@ -139,6 +139,11 @@ variable "registry_token_parameter" {
   description = "Name of an existing SecureString SSM parameter holding a GHCR token (read:packages) for private images; null for public images."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.registry_token_parameter == null || can(regex("^/?[A-Za-z0-9_.\\-/]+$", var.registry_token_parameter))
+    error_message = "registry_token_parameter must be null or an SSM parameter name."
+  }
 }
 
 variable "log_retention_days" {

@@ -37,7 +37,7 @@ from operators.sessions import Sessionizer, SessionParams
 from operators.validation import Limits
 from rtep.metrics_server import serve_metrics
 from rtep.settings import Settings, get_settings
-from sinks.kafka import KafkaProduceSink, alert_message, dlq_message
+from sinks.kafka import KafkaTopicSink, alert_message, dlq_message
 from sinks.postgres import AlertsSink, EventsSink, RejectedSink, RollupSink, SessionsSink
 from sinks.redis_sink import RedisSink
 from sinks.retry import RetryPolicy
@@ -51,10 +51,20 @@ def build_flow(settings: Settings) -> Dataflow:
     shards = settings.user_shards
     redis = RedisSink(
         settings.redis_url.get_secret_value(),
-        settings.redis_prefix,
-        settings.redis_counts_ttl_seconds,
-        settings.redis_recent_alerts,
+        prefix=settings.redis_prefix,
+        counts_ttl_seconds=settings.redis_counts_ttl_seconds,
+        recent_alerts_cap=settings.redis_recent_alerts,
     )
+
+    def kafka_sink(topic: str, encode: Any, name: str) -> KafkaTopicSink:
+        return KafkaTopicSink(
+            settings.kafka_brokers,
+            topic,
+            encode,
+            sink=name,
+            retry=retry,
+            extra_config=settings.kafka_extra_config,
+        )
 
     flow = Dataflow("rtep_activity")
     raw = kop.input(
@@ -78,12 +88,7 @@ def build_flow(settings: Settings) -> Dataflow:
     # --- rejected: dead-letter topic + rtep.rejected_events (original bytes, reason, source)
     rejected = split.falses  # Rejection
     op.output("rejected_pg", rejected, RejectedSink(dsn, retry))
-    dead_letters = op.map("dlq_message", rejected, dlq_message)  # (key, value, headers)
-    op.output(
-        "dlq_out",
-        dead_letters,
-        KafkaProduceSink(settings.kafka_brokers, settings.dlq_topic, kafka_config, retry),
-    )
+    op.output("dlq_out", rejected, kafka_sink(settings.dlq_topic, dlq_message, "dlq"))
 
     # --- valid: de-duplicate, sessionize (per user shard)
     by_user = op.key_on("key_user", split.trues, lambda e: shard_key(e.user_id, shards))
@@ -135,11 +140,7 @@ def build_flow(settings: Settings) -> Dataflow:
     )  # (ip shard, Alert)
     alerts = op.merge("alerts", *alert_streams, op.key_rm("unkey_stuffing", stuffing))  # Alert
     op.output("alerts_pg", alerts, AlertsSink(dsn, retry))
-    op.output(
-        "alerts_kafka",
-        op.map("alert_message", alerts, alert_message),
-        KafkaProduceSink(settings.kafka_brokers, settings.alerts_topic, kafka_config, retry),
-    )
+    op.output("alerts_kafka", alerts, kafka_sink(settings.alerts_topic, alert_message, "alerts"))
 
     # --- rollups: per event type and event-time minute (overwrite semantics)
     by_type = op.key_on("key_type", events, lambda e: e.type)  # (type, Event)

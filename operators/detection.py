@@ -590,7 +590,7 @@ class NewDeviceLogin(_Rule):
             return
         user, ts = event.user_id, event.ts
         devices = self._history.get(user)
-        if devices is None:
+        if devices is None or ts - devices[next(reversed(devices))] > self.params.history_ttl:
             self._history[user] = {device: ts}
         elif device in devices:
             if ts > devices[device]:
@@ -611,7 +611,9 @@ class NewDeviceLogin(_Rule):
 
     def _expiry_of(self, user: str) -> datetime | None:
         devices = self._history.get(user)
-        return None if devices is None else max(devices.values()) + self.params.history_ttl
+        return (
+            None if devices is None else devices[next(reversed(devices))] + self.params.history_ttl
+        )
 
     def _earliest(self) -> datetime | None:
         return self._expiry.earliest()

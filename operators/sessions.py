@@ -271,7 +271,12 @@ class Sessionizer:
                     self._close(s, LOGOUT, ts, touched)
                 return
             self._close(s, TIMEOUT, s.last, touched)
-        elif s.last - ts <= p.lateness and s.started - ts <= p.gap and s.last - ts <= p.max_length:
+        elif (
+            s.last - ts <= p.lateness
+            and s.started - ts <= p.gap
+            and s.last - ts <= p.max_length
+            and (ts >= s.started or not self._before_closed(user, ts))
+        ):
             s.add(event)
             touched[s.session_id] = s
             self._open_expiry.schedule(user, self._expiry(s))
@@ -293,13 +298,20 @@ class Sessionizer:
         self._open[user] = s
         self._open_expiry.schedule(user, self._expiry(s))
 
-    def _close(self, s: _Open, ended_by: str, ended_at: datetime, touched: dict[str, _Open]) -> None:
+    def _close(
+        self, s: _Open, ended_by: str, ended_at: datetime, touched: dict[str, _Open]
+    ) -> None:
         """Close a session because of an event: remember its span until the watermark passes."""
         s.ended_by, s.ended_at = ended_by, ended_at
         touched[s.session_id] = s
         self._open.pop(s.user_id, None)
         self._closed[s.user_id] = (s.session_id, s.started, ended_at)
         self._closed_expiry.schedule(s.user_id, ended_at)
+
+    def _before_closed(self, user: str, ts: datetime) -> bool:
+        """True when ``ts`` is before the end of the user's remembered closed session."""
+        closed = self._closed.get(user)
+        return closed is not None and ts < closed[2]
 
     def _closed_id(self, user: str, ts: datetime) -> str | None:
         closed = self._closed.get(user)

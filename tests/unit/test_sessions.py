@@ -103,6 +103,16 @@ def test_straggler_of_a_logged_out_session_gets_its_id() -> None:
     assert logic.is_empty()
 
 
+def test_straggler_before_a_login_split_stays_out_of_the_new_session() -> None:
+    logic = Sessionizer(PARAMS)
+    first, second = make_event(t=0), make_event(t=8)
+    fresh = make_event("login", t=10, success=True)
+    straggler = make_event(t=5)
+    logic.on_batch([first, second, fresh, straggler], NOW)
+    assert fresh.session_id != first.session_id
+    assert straggler.late and straggler.session_id == first.session_id
+
+
 def test_max_length_caps_a_session() -> None:
     params = SessionParams(gap=timedelta(seconds=100), max_length=timedelta(seconds=250))
     events = [make_event(t=t) for t in range(0, 600, 50)]
@@ -260,3 +270,40 @@ def test_reordering_within_lateness_changes_nothing(
     assert {(r.user_id, r.started_at, r.event_count) for r in rows_shuffled.values()} == {
         (r.user_id, r.started_at, r.event_count) for r in rows_in_order.values()
     }
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.integers(min_value=0, max_value=1000),
+            st.sampled_from(["page_view", "logout", "login"]),
+        ),
+        max_size=60,
+    ),
+    st.lists(st.integers(min_value=0), max_size=5),
+)
+def test_any_order_every_event_emitted_once_and_counts_add_up(
+    spec: list[tuple[str, int, str]], cuts: list[int]
+) -> None:
+    """Arbitrary arrival order: nothing dropped, late ones flagged, placed ones counted once."""
+    events = build(spec)
+    logic = Sessionizer(PARAMS)
+    out = run(logic, split(events, cuts))
+    emitted = [o for o in out if isinstance(o, Event)]
+    assert [e.event_id for e in emitted] == [e.event_id for e in events]
+    rows = final_sessions(out)
+    placed = [e for e in events if not e.late]
+    assert all(e.session_id in rows for e in placed)
+    assert sum(r.event_count for r in rows.values()) == len(placed)
+    for row in rows.values():
+        assert row.ended_at is not None and row.started_at <= row.last_event_at
+        assert row.duration_seconds <= PARAMS.max_length.total_seconds()
+    assert logic.is_empty() and logic.late_events == len(events) - len(placed)
+    spans: dict[str, list[tuple[object, object]]] = {}
+    for row in rows.values():
+        spans.setdefault(row.user_id, []).append((row.started_at, row.last_event_at))
+    for user_spans in spans.values():
+        ordered = sorted(user_spans)
+        assert all(a[1] <= b[0] for a, b in pairwise(ordered))  # sessions never overlap

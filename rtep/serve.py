@@ -1,4 +1,4 @@
-"""Run the pipeline the way production does: migrate, prepare recovery, then exec the dataflow.
+"""Run the pipeline the way production does: migrate, prepare recovery, then run the dataflow.
 
 ``python -m rtep.serve [extra bytewax.run args, e.g. -w 2]``. Recovery is always on: it is what
 carries the Kafka offsets (bytewax commits nothing to Kafka), so a restart resumes where the last
@@ -7,7 +7,8 @@ snapshot left off instead of re-reading the topic.
 
 from __future__ import annotations
 
-import os
+import runpy
+import signal
 import sys
 from pathlib import Path
 
@@ -50,11 +51,8 @@ def ensure_pipeline_topics(settings: Settings) -> None:
 
 
 def dataflow_argv(settings: Settings, recovery_dir: Path, extra: list[str]) -> list[str]:
-    """The ``bytewax.run`` command line with recovery flags."""
+    """The ``bytewax.run`` arguments with recovery flags."""
     return [
-        sys.executable,
-        "-m",
-        "bytewax.run",
         "dataflows.activity:flow",
         "-r",
         str(recovery_dir),
@@ -83,12 +81,40 @@ def main(argv: list[str]) -> int:
         log.error(str(exc))
         return 2
     recovery_dir = prepare_recovery(settings)
-    args = dataflow_argv(settings, recovery_dir, argv)
-    log.info("starting dataflow", argv=args[1:])
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, args)  # noqa: S606 - fixed argv, no shell
-    return 0  # pragma: no cover - execv does not return
+    return run_dataflow(dataflow_argv(settings, recovery_dir, argv))
+
+
+def run_dataflow(args: list[str]) -> int:
+    """Run ``bytewax.run`` in this process; Ctrl-C or SIGTERM stop it cleanly (exit 0).
+
+    A stop is always a crash for Bytewax (no final snapshot): the next start resumes from the
+    last snapshot and replays what followed, which the idempotent sinks absorb.
+    """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    log.info("starting dataflow", args=args)
+    sys.argv = ["bytewax.run", *args]
+    try:
+        runpy.run_module("bytewax.run", run_name="__main__", alter_sys=True)
+    except KeyboardInterrupt:
+        return _stopped()
+    except Exception as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return _stopped()
+        root = _root_cause(exc)
+        log.error("dataflow failed", error=f"{type(root).__name__}: {root}", exc_info=True)
+        return 1
+    return 0
+
+
+def _stopped() -> int:
+    log.info("dataflow stopped by signal; the next start resumes from the last snapshot")
+    return 0
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
 
 
 if __name__ == "__main__":

@@ -48,13 +48,13 @@ resource "aws_ssm_parameter" "env" {
   # checkov:skip=CKV_AWS_337: encrypted with the AWS-managed aws/ssm key; a customer-managed KMS key adds $1/month and key administration for three generated passwords.
   name = "/${var.name}/env"
   type = "SecureString"
-  value = join("\n", [
+  value = join("\n", concat([
     "POSTGRES_PASSWORD=${random_password.postgres.result}",
     "REDIS_PASSWORD=${random_password.redis.result}",
     "GRAFANA_ADMIN_PASSWORD=${random_password.grafana.result}",
     "GRAFANA_BIND=0.0.0.0",
-    "",
-  ])
+    ], var.alert_webhook_url == "" ? [] : ["RTEP_ALERT_WEBHOOK_URL=${var.alert_webhook_url}"], [""]
+  ))
 }
 
 resource "aws_ssm_parameter" "image" {

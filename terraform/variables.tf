@@ -146,6 +146,18 @@ variable "registry_token_parameter" {
   }
 }
 
+variable "alert_webhook_url" {
+  description = "Webhook receiving Grafana alert notifications (RTEP_ALERT_WEBHOOK_URL); empty keeps the placeholder, so alerts show in Grafana only."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.alert_webhook_url == "" || can(regex("^https?://", var.alert_webhook_url))
+    error_message = "alert_webhook_url must be empty or an http(s) URL."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the CloudWatch log group receiving every container's logs."
   type        = number

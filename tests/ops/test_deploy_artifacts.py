@@ -7,6 +7,8 @@ for the security properties. Validators come from ``.venv-validators`` (``.ci/in
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 import tomllib
@@ -346,6 +348,15 @@ def test_variables_are_described_and_validated(hcl: dict[str, Any]) -> None:
 
 def test_outputs_name_the_host(hcl: dict[str, Any]) -> None:
     assert {"instance_id", "private_ip", "public_ip", "grafana_url"} <= hcl["output"].keys()
+
+
+def test_ops_files_fit_in_ssm_parameters() -> None:
+    """Terraform ships compose.yaml, prometheus/ and grafana/ as gzip+base64 SSM parameters (8 KB)."""
+    ops = ROOT / "ops"
+    shipped = [ops / "compose.yaml", *(ops / "prometheus").rglob("*"), *(ops / "grafana").rglob("*")]
+    for path in (p for p in shipped if p.is_file()):
+        size = len(base64.b64encode(gzip.compress(path.read_bytes(), compresslevel=6)))
+        assert size <= 8192, f"{path.relative_to(ROOT)}: {size} bytes compressed, over 8 KB"
 
 
 def test_cloud_init_gets_every_template_variable(hcl: dict[str, Any]) -> None:

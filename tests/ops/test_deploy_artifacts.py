@@ -20,6 +20,7 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from rtep import migrate
 from rtep.settings import Settings
 from tests.ops import configuration_doc
 from tests.ops.validators import (
@@ -61,7 +62,9 @@ def test_actionlint_with_shellcheck_is_clean() -> None:
 def test_workflows_match_the_github_schema() -> None:
     workflows = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
     assert {p.name for p in workflows} >= {"ci.yml", "release.yml", "deploy.yml", "terraform.yml"}
-    result = run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows])
+    result = run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows]
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     dependabot = ROOT / ".github" / "dependabot.yml"
     result = run([tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", dependabot])
@@ -120,6 +123,21 @@ def test_final_stage_runs_as_non_root_with_a_healthcheck() -> None:
     assert installs and all("[" not in line for line in installs), "no extras (dev) in the image"
 
 
+def test_image_contains_every_package_and_the_migrations() -> None:
+    """The build stage copies each package pyproject installs; .dockerignore lets each through."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    dockerfile = DOCKERFILE.read_text()
+    copied = set(re.findall(r"(?m)^COPY (\w+)/ ", dockerfile))
+    assert packages <= copied, packages - copied
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {f"!{name}/" for name in packages | {"sql"}} <= set(ignore)
+    # rtep.migrate finds sql/ beside the installed rtep package: site-packages/sql in the image.
+    assert Path(migrate.__file__).resolve().parent.parent / "sql" == migrate.SQL_DIR
+    assert re.search(r"(?m)^COPY sql/ /opt/venv/lib/python3\.12/site-packages/sql/$", dockerfile)
+
+
 def test_dockerfile_env_variables_are_read_by_the_code() -> None:
     names = set(re.findall(r"\b(RTEP_[A-Z0-9_]+)=", DOCKERFILE.read_text()))
     assert names and names <= code_env(), names - code_env()
@@ -169,8 +187,18 @@ def test_every_compose_image_is_pinned(compose: dict[str, Any]) -> None:
 
 def test_compose_has_the_whole_platform(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    expected = {"kafka", "kafka-init", "postgres", "redis", "rtep", "sim", "prometheus", "grafana",
-                "postgres-exporter", "redis-exporter"}
+    expected = {
+        "kafka",
+        "kafka-init",
+        "postgres",
+        "redis",
+        "rtep",
+        "sim",
+        "prometheus",
+        "grafana",
+        "postgres-exporter",
+        "redis-exporter",
+    }
     assert expected <= services.keys()
     assert services["sim"]["profiles"] == ["sim"]
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -187,7 +215,9 @@ def test_dependencies_wait_for_health(compose: dict[str, Any]) -> None:
                 assert "healthcheck" in services[dependency], f"{name} waits on {dependency}"
     rtep_deps = services["rtep"]["depends_on"]
     assert rtep_deps["kafka-init"]["condition"] == "service_completed_successfully"
-    assert rtep_deps["postgres"]["condition"] == rtep_deps["redis"]["condition"] == "service_healthy"
+    assert (
+        rtep_deps["postgres"]["condition"] == rtep_deps["redis"]["condition"] == "service_healthy"
+    )
 
 
 def test_topic_creation_matches_the_contract(compose: dict[str, Any]) -> None:
@@ -232,7 +262,9 @@ def checkov_workflows() -> dict[str, Any]:
 
 def _assert_checkov_clean(report: dict[str, Any]) -> None:
     failed = report["results"]["failed_checks"]
-    assert not failed, "\n".join(f"{c['check_id']} {c['resource']} {c['file_path']}" for c in failed)
+    assert not failed, "\n".join(
+        f"{c['check_id']} {c['resource']} {c['file_path']}" for c in failed
+    )
     assert report["summary"]["passed"] > 0
     for skipped in report["results"]["skipped_checks"]:
         reason = (skipped["check_result"].get("suppress_comment") or "").strip()
@@ -298,7 +330,9 @@ def _port_range(rule: dict[str, Any]) -> tuple[int, int] | None:
 def test_no_ssh_ingress_and_no_open_ingress(hcl: dict[str, Any]) -> None:
     resources = hcl["resource"]
     rules = list(resources.get("aws_vpc_security_group_ingress_rule", {}).values())
-    rules += [r for r in resources.get("aws_security_group_rule", {}).values() if r["type"] == "ingress"]
+    rules += [
+        r for r in resources.get("aws_security_group_rule", {}).values() if r["type"] == "ingress"
+    ]
     for group in resources.get("aws_security_group", {}).values():
         rules += group.get("ingress", [])
     assert rules, "expected the Grafana ingress rule"
@@ -353,7 +387,11 @@ def test_outputs_name_the_host(hcl: dict[str, Any]) -> None:
 def test_ops_files_fit_in_ssm_parameters() -> None:
     """Terraform ships compose.yaml, prometheus/ and grafana/ as gzip+base64 SSM parameters (8 KB)."""
     ops = ROOT / "ops"
-    shipped = [ops / "compose.yaml", *(ops / "prometheus").rglob("*"), *(ops / "grafana").rglob("*")]
+    shipped = [
+        ops / "compose.yaml",
+        *(ops / "prometheus").rglob("*"),
+        *(ops / "grafana").rglob("*"),
+    ]
     for path in (p for p in shipped if p.is_file()):
         size = len(base64.b64encode(gzip.compress(path.read_bytes(), compresslevel=6)))
         assert size <= 8192, f"{path.relative_to(ROOT)}: {size} bytes compressed, over 8 KB"
@@ -378,7 +416,7 @@ def test_cloud_init_gets_every_template_variable(hcl: dict[str, Any]) -> None:
 def test_configuration_doc_matches_the_settings_class() -> None:
     doc = configuration_doc.DOC.read_text(encoding="utf-8")
     documented = set(re.findall(r"(?m)^\| `(RTEP_[A-Z0-9_]+)` \|", doc))
-    assert documented == SETTINGS_ENV, (documented ^ SETTINGS_ENV)
+    assert documented == SETTINGS_ENV, documented ^ SETTINGS_ENV
     assert doc == configuration_doc.render(), (
         "docs/configuration.md is stale: .venv/bin/python -m tests.ops.configuration_doc"
     )

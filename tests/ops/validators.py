@@ -37,7 +37,9 @@ def shellcheck() -> Path:
     return Path(found)
 
 
-def run(args: list[str | Path], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str | Path], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a validator from the repository root and capture its output as text."""
     return subprocess.run(
         [str(a) for a in args],
@@ -58,12 +60,22 @@ def clean_env() -> dict[str, str]:
 def checkov(directory: str, framework: str) -> dict[str, Any]:
     """Checkov's JSON report on ``directory`` (offline: ``--skip-download``)."""
     result = run(
-        [tool("checkov"), "-d", directory, "--framework", framework, "--skip-download",
-         "--output", "json"],
+        [
+            tool("checkov"),
+            "-d",
+            directory,
+            "--framework",
+            framework,
+            "--skip-download",
+            "--output",
+            "json",
+        ],
         env={**clean_env(), "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
     )
     if not result.stdout.strip():
-        pytest.fail(f"checkov printed no report (exit {result.returncode}): {result.stderr[-2000:]}")
+        pytest.fail(
+            f"checkov printed no report (exit {result.returncode}): {result.stderr[-2000:]}"
+        )
     report = json.loads(result.stdout)
     if isinstance(report, list):
         (report,) = [r for r in report if r.get("check_type") == framework]

@@ -28,9 +28,12 @@ INFO, WARNING, CRITICAL = "info", "warning", "critical"
 DEFAULT_LATENESS = timedelta(seconds=60)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Alert:
-    """One row of ``rtep.alerts`` (upserted by alert_id: an ongoing incident overwrites it)."""
+    """One row of ``rtep.alerts`` (upserted by alert_id: an ongoing incident overwrites it).
+
+    A fresh copy per emission, read-only by convention (like ``Session``).
+    """
 
     alert_id: str
     rule: str
@@ -52,57 +55,51 @@ def alert_id_for(rule: str, subject: str, first_event_id: str) -> str:
 
 # --- parameters ----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class FailedLoginBurstParams:
-    """failed_login_burst: ``count`` failed logins of one user within ``window``."""
+class ThresholdParams:
+    """``threshold`` qualifying events (or distinct users) per subject within ``window``."""
 
-    count: int = 5
-    window: timedelta = timedelta(seconds=60)
+    threshold: int
+    window: timedelta
     lateness: timedelta = DEFAULT_LATENESS
+    SETTINGS: ClassVar[tuple[str, str]] = ("", "")
+    """Names of the Settings fields holding the threshold and the window in seconds."""
 
     @classmethod
     def from_settings(cls, s: Settings) -> Self:
-        """From RTEP_FAILED_LOGIN_BURST_COUNT / _WINDOW_SECONDS and RTEP_ALLOWED_LATENESS_SECONDS."""
+        """From the rule's two settings (see ``SETTINGS``) and RTEP_ALLOWED_LATENESS_SECONDS."""
+        threshold, window = cls.SETTINGS
         return cls(
-            s.failed_login_burst_count,
-            timedelta(seconds=s.failed_login_burst_window_seconds),
+            getattr(s, threshold),
+            timedelta(seconds=getattr(s, window)),
             timedelta(seconds=s.allowed_lateness_seconds),
         )
 
 
 @dataclass(frozen=True, slots=True)
-class CredentialStuffingParams:
-    """credential_stuffing: failed logins of ``users`` distinct users from one IP within ``window``."""
+class FailedLoginBurstParams(ThresholdParams):
+    """failed_login_burst: RTEP_FAILED_LOGIN_BURST_COUNT failures within _WINDOW_SECONDS."""
 
-    users: int = 10
+    threshold: int = 5
+    window: timedelta = timedelta(seconds=60)
+    SETTINGS = ("failed_login_burst_count", "failed_login_burst_window_seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialStuffingParams(ThresholdParams):
+    """credential_stuffing: RTEP_CREDENTIAL_STUFFING_USERS users failing within _WINDOW_SECONDS."""
+
+    threshold: int = 10
     window: timedelta = timedelta(seconds=300)
-    lateness: timedelta = DEFAULT_LATENESS
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> Self:
-        """From RTEP_CREDENTIAL_STUFFING_USERS / _WINDOW_SECONDS."""
-        return cls(
-            s.credential_stuffing_users,
-            timedelta(seconds=s.credential_stuffing_window_seconds),
-            timedelta(seconds=s.allowed_lateness_seconds),
-        )
+    SETTINGS = ("credential_stuffing_users", "credential_stuffing_window_seconds")
 
 
 @dataclass(frozen=True, slots=True)
-class AbnormalEventRateParams:
-    """abnormal_event_rate: ``count`` events (any type) of one user within ``window``."""
+class AbnormalEventRateParams(ThresholdParams):
+    """abnormal_event_rate: RTEP_EVENT_RATE_LIMIT events within RTEP_EVENT_RATE_WINDOW_SECONDS."""
 
-    count: int = 120
+    threshold: int = 120
     window: timedelta = timedelta(seconds=60)
-    lateness: timedelta = DEFAULT_LATENESS
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> Self:
-        """From RTEP_EVENT_RATE_LIMIT / RTEP_EVENT_RATE_WINDOW_SECONDS."""
-        return cls(
-            s.event_rate_limit,
-            timedelta(seconds=s.event_rate_window_seconds),
-            timedelta(seconds=s.allowed_lateness_seconds),
-        )
+    SETTINGS = ("event_rate_limit", "event_rate_window_seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +198,12 @@ class BurstTracker:
     ) -> tuple[_Incident | None, bool]:
         """Count one qualifying event; return (its incident if any, whether it is new)."""
         sub = self.subjects.get(subject)
+        window = self.window
         if sub is None:
             sub = self.subjects[subject] = _Subject(self.distinct)
-        entries, counts, window = sub.entries, sub.counts, self.window
+            # a lower bound of the subject's expiry, which only grows while it lives
+            self.expiry.schedule(subject, ts + window)
+        entries, counts = sub.entries, sub.counts
         entry = (ts, event_id, member)
         if not entries or ts >= entries[-1][0]:
             entries.append(entry)
@@ -218,7 +218,6 @@ class BurstTracker:
                 counts[old[2]] -= 1
                 if not counts[old[2]]:
                     del counts[old[2]]
-        self.expiry.schedule(subject, entries[-1][0] + window)
         inc = sub.incident
         if inc is not None and ts <= inc.window_end + window and ts >= inc.window_start - window:
             inc.event_count += 1
@@ -360,10 +359,22 @@ class _ThresholdRule(_Rule):
 
     DISTINCT: ClassVar[bool] = False
 
-    def __init__(self, threshold: int, window: timedelta, lateness: timedelta) -> None:
-        super().__init__(lateness)
-        self.threshold, self.window = threshold, window
-        self._tracker = BurstTracker(self.RULE, threshold, window, self.DISTINCT, window)
+    def __init__(self, params: ThresholdParams) -> None:
+        super().__init__(params.lateness)
+        self.params = params
+        self._tracker = BurstTracker(
+            self.RULE, params.threshold, params.window, self.DISTINCT, params.window
+        )
+
+    @classmethod
+    def restore(
+        cls, snapshot: tuple[ClockSnapshot, tuple[Any, ...]], params: ThresholdParams
+    ) -> Self:
+        """Rebuild from ``snapshot``."""
+        self = cls(params)
+        self._clock = ShardClock.restore(snapshot[0])
+        self._tracker.load(snapshot[1])
+        return self
 
     def _member(self, event: Event) -> tuple[str, str] | None:
         """(subject, member) when ``event`` qualifies, else None."""
@@ -379,7 +390,8 @@ class _ThresholdRule(_Rule):
             self._emit(subject, inc, new, self._details(inc))
 
     def _details(self, inc: _Incident) -> dict[str, Any]:
-        return {"threshold": self.threshold, "window_seconds": self.window.total_seconds()}
+        p = self.params
+        return {"threshold": p.threshold, "window_seconds": p.window.total_seconds()}
 
     def _forget(self, watermark: datetime) -> None:
         self._tracker.expire(watermark)
@@ -399,48 +411,27 @@ class _ThresholdRule(_Rule):
         """Picklable immutable copy."""
         return (self._clock.snapshot(), self._tracker.snapshot())
 
-    def _load(self, snap: tuple[ClockSnapshot, tuple[Any, ...]]) -> Self:
-        self._clock = ShardClock.restore(snap[0])
-        self._tracker.load(snap[1])
-        return self
-
 
 class FailedLoginBurst(_ThresholdRule):
-    """ShardLogic[Event, Alert]: repeated failed logins on one account (password guessing)."""
+    """ShardLogic[Event, Alert]: repeated failed logins on one account (password guessing).
+
+    Takes ``FailedLoginBurstParams``.
+    """
 
     RULE, SEVERITY = "failed_login_burst", WARNING
-
-    def __init__(self, params: FailedLoginBurstParams) -> None:
-        super().__init__(params.count, params.window, params.lateness)
-        self.params = params
-
-    @classmethod
-    def restore(
-        cls, snapshot: tuple[ClockSnapshot, tuple[Any, ...]], params: FailedLoginBurstParams
-    ) -> Self:
-        """Rebuild from ``snapshot``."""
-        return cls(params)._load(snapshot)
 
     def _member(self, event: Event) -> tuple[str, str] | None:
         return (event.user_id, event.event_id) if event.failed_login else None
 
 
 class CredentialStuffing(_ThresholdRule):
-    """ShardLogic[Event, Alert] keyed by IP: one source failing logins across many accounts."""
+    """ShardLogic[Event, Alert] keyed by IP: one source failing logins across many accounts.
+
+    Takes ``CredentialStuffingParams``; the threshold counts distinct users.
+    """
 
     RULE, SEVERITY, SUBJECT_TYPE = "credential_stuffing", CRITICAL, "ip"
     DISTINCT = True
-
-    def __init__(self, params: CredentialStuffingParams) -> None:
-        super().__init__(params.users, params.window, params.lateness)
-        self.params = params
-
-    @classmethod
-    def restore(
-        cls, snapshot: tuple[ClockSnapshot, tuple[Any, ...]], params: CredentialStuffingParams
-    ) -> Self:
-        """Rebuild from ``snapshot``."""
-        return cls(params)._load(snapshot)
 
     def _member(self, event: Event) -> tuple[str, str] | None:
         if event.ip is None or not event.failed_login:
@@ -454,20 +445,12 @@ class CredentialStuffing(_ThresholdRule):
 
 
 class AbnormalEventRate(_ThresholdRule):
-    """ShardLogic[Event, Alert]: a user producing events faster than a human could (bot, scraper)."""
+    """ShardLogic[Event, Alert]: a user producing events faster than a human could (bot, scraper).
+
+    Takes ``AbnormalEventRateParams``.
+    """
 
     RULE, SEVERITY = "abnormal_event_rate", WARNING
-
-    def __init__(self, params: AbnormalEventRateParams) -> None:
-        super().__init__(params.count, params.window, params.lateness)
-        self.params = params
-
-    @classmethod
-    def restore(
-        cls, snapshot: tuple[ClockSnapshot, tuple[Any, ...]], params: AbnormalEventRateParams
-    ) -> Self:
-        """Rebuild from ``snapshot``."""
-        return cls(params)._load(snapshot)
 
     def _member(self, event: Event) -> tuple[str, str] | None:
         return event.user_id, event.event_id

@@ -24,9 +24,12 @@ class RollupParams:
     lateness: timedelta = timedelta(seconds=60)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RollupRow:
-    """One row of ``rtep.event_counts_minute``: current totals, to overwrite (not add)."""
+    """One row of ``rtep.event_counts_minute``: current totals, to overwrite (not add).
+
+    A fresh copy per emission, read-only by convention (like ``Session``).
+    """
 
     minute: datetime
     type: str

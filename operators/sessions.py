@@ -42,9 +42,13 @@ class SessionParams:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Session:
-    """One row of ``rtep.sessions`` (upserted by session_id; ``ended_at`` None while open)."""
+    """One row of ``rtep.sessions`` (upserted by session_id; ``ended_at`` None while open).
+
+    A fresh copy per emission that the operator never touches again: read-only by convention
+    (not ``frozen``: a frozen dataclass costs 6x more to build, and one is built per event or so).
+    """
 
     session_id: str
     user_id: str

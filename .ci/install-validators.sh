@@ -12,12 +12,27 @@ hcl2_reqs="$root/ops/requirements-hcl2.txt"
 stamp="$venv/.installed"
 python="${PYTHON:-python3}"
 
+as_root() {
+    if [[ "$(id -u)" -ne 0 ]]; then sudo "$@"; else "$@"; fi
+}
+
+# Install Debian packages; refresh the package lists only when the cached ones fail.
+apt_install() {
+    local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@")
+    as_root "${install[@]}" || { as_root apt-get update && as_root "${install[@]}"; }
+}
+
 want="$(cat "$reqs" "$constraints" "$hcl2_reqs" | sha256sum | cut -d' ' -f1)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "validators: up to date in $venv"
 else
     if [[ ! -x "$venv/bin/python" ]]; then
-        "$python" -m venv "$venv"
+        # Debian's python3 needs python3-venv for ensurepip.
+        if ! "$python" -m venv "$venv"; then
+            rm -rf "$venv"
+            apt_install python3-venv
+            "$python" -m venv "$venv"
+        fi
     fi
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         -r "$reqs" -c "$constraints"
@@ -29,13 +44,6 @@ else
 fi
 
 if ! command -v shellcheck > /dev/null 2>&1; then
-    sudo_cmd=()
-    if [[ "$(id -u)" -ne 0 ]]; then
-        sudo_cmd=(sudo)
-    fi
-    if ! "${sudo_cmd[@]}" apt-get install -y --no-install-recommends shellcheck; then
-        "${sudo_cmd[@]}" apt-get update
-        "${sudo_cmd[@]}" apt-get install -y --no-install-recommends shellcheck
-    fi
+    apt_install shellcheck
 fi
 echo "validators: shellcheck $(shellcheck --version | sed -n 's/^version: //p')"

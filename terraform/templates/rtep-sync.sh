@@ -34,5 +34,5 @@ if [[ -n "${RTEP_REGISTRY_TOKEN_PARAMETER:-}" ]]; then
         docker login ghcr.io --username rtep --password-stdin > /dev/null
 fi
 
-docker compose --project-directory "$dir" -f "$dir/compose.yaml" pull --quiet --ignore-buildable
-docker compose --project-directory "$dir" -f "$dir/compose.yaml" pull --quiet rtep
+# Pulls rtep too (RTEP_IMAGE); `up --no-build` in rtep.service then fails if that image is missing.
+docker compose --project-directory "$dir" -f "$dir/compose.yaml" pull --quiet

@@ -220,6 +220,24 @@ def test_dependencies_wait_for_health(compose: dict[str, Any]) -> None:
     )
 
 
+def test_one_shot_services_are_awaited_by_a_long_running_one(compose: dict[str, Any]) -> None:
+    """`docker compose up --wait` (the systemd unit) exits 0 only if each one-shot is adopted."""
+    services = compose["services"]
+    one_shots = {
+        n for n, s in services.items() if s.get("restart") == "no" and not s.get("profiles")
+    }
+    assert one_shots == {"kafka-init"}
+    for name in one_shots:
+        adopters = [
+            other
+            for other, service in services.items()
+            if service.get("restart") != "no"
+            and service.get("depends_on", {}).get(name, {}).get("condition")
+            == "service_completed_successfully"
+        ]
+        assert adopters, f"{name} must be awaited with service_completed_successfully"
+
+
 def test_topic_creation_matches_the_contract(compose: dict[str, Any]) -> None:
     init = compose["services"]["kafka-init"]
     env = init["environment"]

@@ -1,0 +1,114 @@
+"""Rows/s of EventsSink (COPY → staging → INSERT … ON CONFLICT) vs a raw COPY baseline, same run.
+
+Run: ``python -m bench.sink_throughput [--events N] [--admin-dsn DSN]``. Uses a throw-away
+database on the server of ``--admin-dsn`` (default: local PostgreSQL), migrated, dropped at the
+end. Each measurement starts from an empty ``rtep.events``; one transaction per batch, as the
+dataflow does. Reports, does not assert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+from operators.model import Event
+from rtep.migrate import migrate
+from sinks.postgres import EVENTS, EventsSink
+
+_TYPES = ("login", "page_view", "page_view", "button_click", "form_submit", "logout")
+
+
+def make_events(count: int) -> list[Event]:
+    """Deterministic, simulator-like events with distinct ids."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    out = []
+    for i in range(count):
+        user = f"user-{i % 5000}"
+        page = f"/p/{i % 40}"
+        out.append(
+            Event(
+                event_id=str(uuid.UUID(int=(i * 2654435761) % 2**128 + 1)),
+                type=_TYPES[i % len(_TYPES)],
+                ts=base + timedelta(milliseconds=i),
+                user_id=user,
+                payload={"userId": user, "ip": "10.1.2.3", "page": page, "device": "Safari on iOS"},
+                received_at=base + timedelta(milliseconds=i + 3),
+                ip="10.1.2.3",
+                device="Safari on iOS",
+                page=page,
+                browser="Mobile Safari",
+                os="iOS",
+                device_class="mobile",
+                session_id=f"s-{user}",
+            )
+        )
+    return out
+
+
+@contextmanager
+def scratch_database(admin_dsn: str) -> Iterator[str]:
+    """A migrated database for the benchmark, dropped afterwards."""
+    name = f"rtep_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = admin_dsn.rsplit("/", 1)[0] + "/" + name
+    try:
+        migrate(dsn)
+        yield dsn
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def timed(write: Callable[[list[Event]], None], events: list[Event], batch: int) -> float:
+    """Rows/s of ``write`` over ``events`` in batches of ``batch``."""
+    started = time.perf_counter()
+    for k in range(0, len(events), batch):
+        write(events[k : k + batch])
+    return len(events) / (time.perf_counter() - started)
+
+
+def raw_copy(conn: psycopg.Connection[tuple[object, ...]]) -> Callable[[list[Event]], None]:
+    """Baseline: the same rows COPYed straight into rtep.events (no staging, no conflict check)."""
+    copy_sql = sql.SQL("COPY rtep.events ({}) FROM STDIN").format(
+        sql.SQL(", ").join(map(sql.Identifier, EVENTS.columns))
+    )
+
+    def write(batch: list[Event]) -> None:
+        with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            for event in batch:
+                copy.write_row(EVENTS.row(event))
+
+    return write
+
+
+def main() -> None:
+    """Print rows/s per batch size: raw COPY, EventsSink (new rows), EventsSink (replay)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    events = make_events(args.events)
+    with scratch_database(args.admin_dsn) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+        part = EventsSink(dsn).build("bench", 0, 1)
+        print(f"{args.events:,} events per run, one transaction per batch")
+        print(f"{'batch':>6} {'raw COPY':>12} {'EventsSink':>12} {'ratio':>6} {'replay':>12}")
+        for batch in (1000, 5000):
+            conn.execute("TRUNCATE rtep.events")
+            raw = timed(raw_copy(conn), events, batch)
+            conn.execute("TRUNCATE rtep.events")
+            sink = timed(part.write_batch, events, batch)
+            replay = timed(part.write_batch, events, batch)
+            print(f"{batch:>6} {raw:>10,.0f}/s {sink:>10,.0f}/s {sink / raw:>6.2f} {replay:>10,.0f}/s")
+        part.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -54,7 +54,7 @@ def migrate(dsn: str, sql_dir: Path = SQL_DIR) -> list[int]:
                 if version in done:
                     continue
                 with conn.transaction():
-                    conn.execute(path.read_text())  # type: ignore[call-overload]
+                    conn.execute(path.read_text().encode())
                     conn.execute(
                         "INSERT INTO rtep.schema_migrations (version, name) VALUES (%s, %s)",
                         (version, path.name),

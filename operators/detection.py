@@ -218,6 +218,10 @@ class BurstTracker:
                 counts[old[2]] -= 1
                 if not counts[old[2]]:
                     del counts[old[2]]
+        if counts is None:
+            # Only the newest `threshold` events can decide a crossing: a bot's flood stays O(N).
+            while len(entries) > self.threshold:
+                entries.popleft()
         inc = sub.incident
         if inc is not None and ts <= inc.window_end + window and ts >= inc.window_start - window:
             inc.event_count += 1

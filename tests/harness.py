@@ -95,6 +95,41 @@ def read_topic(brokers: str, topic: str, timeout: float = 60.0) -> list[Record]:
         consumer.close()
 
 
+def produce(brokers: str, topic: str, values: list[bytes | None], key: bytes | None = None) -> None:
+    """Produce ``values`` (in order) and wait until every one is acknowledged."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": brokers, "linger.ms": 5, "acks": "all"})
+    for value in values:
+        producer.produce(topic, value, key)
+        producer.poll(0)
+    assert producer.flush(30) == 0, "messages not acknowledged"
+
+
+def event_json(
+    kind: str = "page_view", user: str = "u1", ts: str | None = None, **payload: object
+) -> bytes:
+    """A valid event message (fields may be overridden through ``payload``)."""
+    import orjson
+
+    defaults: dict[str, dict[str, object]] = {
+        "login": {"ip": "10.0.0.1", "device": "Chrome on macOS"},
+        "logout": {"ip": "10.0.0.1"},
+        "page_view": {"page": "/home", "device": "Chrome on macOS"},
+        "button_click": {"buttonId": "buy", "page": "/cart"},
+        "form_submit": {"formId": "f", "fields": {"a": "b"}},
+    }
+    from datetime import UTC, datetime
+
+    body = {
+        "eventId": str(uuid.uuid4()),
+        "type": kind,
+        "timestamp": ts or datetime.now(UTC).isoformat(),
+        "payload": {"userId": user, **defaults[kind], **payload},
+    }
+    return orjson.dumps(body)
+
+
 def scrape_metric(port: int, name: str) -> float:
     """Sum of all samples of metric ``name`` on a local /metrics endpoint (0 when absent)."""
     import urllib.request

@@ -237,7 +237,8 @@ class Sessionizer:
 
     def users(self) -> int:
         """Users with any state in this shard (open session or remembered closed one)."""
-        return len(self._open.keys() | self._closed.keys())
+        opened = self._open
+        return len(opened) + sum(1 for user in self._closed if user not in opened)
 
     def take_late_count(self) -> int:
         """Events flagged late since the last call (for a metric); resets the counter."""

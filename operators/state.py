@@ -148,11 +148,11 @@ class ExpiryQueue(Generic[K]):
             if at.get(key) != when:
                 continue
             actual = expiry_of(key)
-            if actual is None or actual < watermark:
+            if actual is None or actual <= when:
                 del at[key]
                 if actual is not None:
                     due.append(key)
-            else:
+            else:  # surfaces again at its real time (maybe in this same call)
                 at[key] = actual
                 heapq.heappush(heap, (actual, key))
         return due

@@ -208,3 +208,42 @@ def test_next_tick_schedules_expiry_and_never_busy_loops() -> None:
     assert tick is not None and tick >= wall + timedelta(seconds=1)
     logic.on_tick(tick)
     assert logic.is_empty() and logic.next_tick() is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=30), st.integers(min_value=0, max_value=290)),
+        max_size=60,
+    ),
+    st.integers(min_value=2, max_value=12),
+)
+def test_credential_stuffing_alerts_iff_enough_distinct_users_within_the_window(
+    attempts: list[tuple[int, int]], users: int
+) -> None:
+    """All attempts fit in one window (< 300 s): an alert iff >= `users` distinct accounts."""
+    params = CredentialStuffingParams(users, timedelta(seconds=300))
+    events = [
+        failed_login(t, user=f"v{u}", ip="9.9.9.9") for u, t in sorted(attempts, key=lambda a: a[1])
+    ]
+    alerts = alerts_of(CredentialStuffing(params), [events])
+    distinct = len({u for u, _ in attempts})
+    assert len({a.alert_id for a in alerts}) == (1 if distinct >= users else 0)
+    if alerts:
+        assert alerts[-1].details["distinct_users"] == distinct
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=8),
+    st.lists(st.integers(min_value=-30, max_value=400), min_size=1, max_size=5),
+)
+def test_brute_force_success_needs_a_burst_and_a_success_within_the_window(
+    failures: int, successes: list[int]
+) -> None:
+    burst = [failed_login(t * 5) for t in range(failures)]
+    end = (failures - 1) * 5
+    logins = [login(end + s) for s in sorted(successes)]
+    alerts = alerts_of(brute(), [burst, logins])
+    expected = failures >= 5 and any(end + s >= 0 and s <= 300 for s in successes)
+    assert len({a.alert_id for a in alerts}) == (1 if expected else 0)

@@ -1,8 +1,7 @@
 """Rows/s of EventsSink (COPY → staging → INSERT … ON CONFLICT) vs a raw COPY baseline, same run.
 
-Run: ``python -m bench.sink_throughput [--events N] [--admin-dsn DSN]``. Uses a throw-away
-database on the server of ``--admin-dsn`` (default: local PostgreSQL), migrated, dropped at the
-end. Each measurement starts from an empty ``rtep.events``; one transaction per batch, as the
+Run: ``python -m bench.sink_throughput [--events N]``. Uses a throw-away database (the test
+harness's ``fresh_database``, on ``RTEP_TEST_ADMIN_DSN``'s server), migrated, dropped at the end. Each measurement starts from an empty ``rtep.events``; one transaction per batch, as the
 dataflow does. Reports, does not assert.
 """
 
@@ -11,16 +10,15 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import sql
 
 from operators.model import Event
-from rtep.migrate import migrate
 from sinks.postgres import EVENTS, EventsSink
+from tests.harness import fresh_database
 
 _TYPES = ("login", "page_view", "page_view", "button_click", "form_submit", "logout")
 
@@ -52,21 +50,6 @@ def make_events(count: int) -> list[Event]:
     return out
 
 
-@contextmanager
-def scratch_database(admin_dsn: str) -> Iterator[str]:
-    """A migrated database for the benchmark, dropped afterwards."""
-    name = f"rtep_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = admin_dsn.rsplit("/", 1)[0] + "/" + name
-    try:
-        migrate(dsn)
-        yield dsn
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def timed(write: Callable[[list[Event]], None], events: list[Event], batch: int) -> float:
     """Rows/s of ``write`` over ``events`` in batches of ``batch``."""
     started = time.perf_counter()
@@ -93,10 +76,9 @@ def main() -> None:
     """Print rows/s per batch size: raw COPY, EventsSink (new rows), EventsSink (replay)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     events = make_events(args.events)
-    with scratch_database(args.admin_dsn) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with fresh_database("rtep_bench") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         part = EventsSink(dsn).build("bench", 0, 1)
         print(f"{args.events:,} events per run, one transaction per batch")
         print(f"{'batch':>6} {'raw COPY':>12} {'EventsSink':>12} {'ratio':>6} {'replay':>12}")

@@ -20,12 +20,10 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from operators.detection import Alert
 from operators.model import Rejection
-from rtep.logs import get_logger
 from rtep.metrics import EVENTS_STORED, SINK_WRITE_SECONDS
 from sinks.codec import alert_json
 from sinks.retry import KAFKA, RetriableKafkaError, RetryPolicy
 
-log = get_logger("rtep.sinks.kafka")
 Headers = list[tuple[str, str | bytes | None]]
 KafkaMessage = tuple[bytes | None, bytes, Headers]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from operator import attrgetter
 from typing import Any, ClassVar
 
@@ -26,12 +27,10 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from psycopg import sql
 
 from operators.model import Event, Rejection
-from rtep.logs import get_logger
 from rtep.metrics import EVENT_LATENCY, EVENTS_STORED, SINK_WRITE_SECONDS
 from sinks.codec import json_text, safe_inet
 from sinks.retry import POSTGRES, RetryPolicy
 
-log = get_logger("rtep.sinks.postgres")
 Row = tuple[Any, ...]
 
 
@@ -40,7 +39,8 @@ class TableSpec:
     """How one record type maps onto one table of schema ``rtep``.
 
     ``update`` None means ``ON CONFLICT DO NOTHING``; otherwise the columns overwritten with the
-    new values on conflict. ``after_commit`` sees the de-duplicated rows and the commit time.
+    new values on conflict. With ``returning``, ``after_commit`` gets that column of the rows
+    inserted or changed by this batch (not the replayed ones) and the commit time (epoch s).
     """
 
     sink: str
@@ -49,7 +49,8 @@ class TableSpec:
     key: tuple[str, ...]
     row: Callable[[Any], Row]
     update: tuple[str, ...] | None = None
-    after_commit: Callable[[Sequence[Row], float], None] | None = None
+    returning: str | None = None
+    after_commit: Callable[[Sequence[Any], float], None] | None = None
     _key_index: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -92,14 +93,21 @@ class TableSpec:
                 old=sql.SQL(", ").join(sql.SQL("{t}.{c}").format(t=target, c=c) for c in names),
                 new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{c}").format(c=c) for c in names),
             )
+        returning = (
+            sql.SQL(" RETURNING {}").format(sql.Identifier(self.returning))
+            if self.returning
+            else sql.SQL("")
+        )
         return sql.SQL(
-            "INSERT INTO rtep.{table} ({cols}) SELECT {cols} FROM {stg} ON CONFLICT ({key}) {action}"
+            "INSERT INTO rtep.{table} ({cols}) SELECT {cols} FROM {stg} ON CONFLICT ({key}) "
+            "{action}{returning}"
         ).format(
             table=sql.Identifier(self.table),
             cols=self._cols(),
             stg=sql.Identifier(staging),
             key=sql.SQL(", ").join(map(sql.Identifier, self.key)),
             action=action,
+            returning=returning,
         )
 
     def _cols(self) -> sql.Composed:
@@ -145,14 +153,14 @@ class PostgresPartition(StatelessSinkPartition[Any]):
             return
         rows = self.spec.dedupe(items)
         started = time.perf_counter()
-        changed = self._retry.call(
+        changed, returned = self._retry.call(
             lambda: self._write(rows), backend=POSTGRES, sink=self.spec.sink
         )
         committed = time.time()
         SINK_WRITE_SECONDS.labels(sink=self.spec.sink).observe(time.perf_counter() - started)
         EVENTS_STORED.labels(sink=self.spec.sink).inc(changed)
         if self.spec.after_commit is not None:
-            self.spec.after_commit(rows, committed)
+            self.spec.after_commit(returned, committed)
 
     def close(self) -> None:
         """Close the connection; after a failed attempt, so that the next one reconnects."""
@@ -162,8 +170,9 @@ class PostgresPartition(StatelessSinkPartition[Any]):
             finally:
                 self._conn = None
 
-    def _write(self, rows: list[Row]) -> int:
-        """One attempt: COPY + INSERT in one transaction; returns the rows inserted or changed."""
+    def _write(self, rows: list[Row]) -> tuple[int, list[Any]]:
+        """One attempt: COPY + INSERT in one transaction. Returns how many rows were inserted or
+        changed, and their ``returning`` column when the spec asks for it."""
         conn = self._connection()
         try:
             with conn.transaction(), conn.cursor() as cur:
@@ -171,7 +180,8 @@ class PostgresPartition(StatelessSinkPartition[Any]):
                     for row in rows:
                         copy.write_row(row)
                 cur.execute(self._insert)
-                return max(cur.rowcount, 0)
+                returned = [r[0] for r in cur.fetchall()] if self.spec.returning else []
+                return max(cur.rowcount, 0), returned
         except POSTGRES.transient:
             self.close()
             raise
@@ -196,7 +206,6 @@ _EVENT_COLUMNS = (
     "event_id", "type", "ts", "user_id", "session_id", "ip", "device", "browser", "os",
     "device_class", "page", "payload", "late", "received_at",
 )  # fmt: skip
-_TS = _EVENT_COLUMNS.index("ts")
 
 
 def event_row(event: Event) -> Row:
@@ -215,16 +224,16 @@ def event_row(event: Event) -> Row:
     )  # fmt: skip
 
 
-def observe_latency(rows: Sequence[Row], committed: float) -> None:
-    """rtep_event_latency_seconds: commit time minus event time, for each stored event."""
+def observe_latency(timestamps: Sequence[datetime], committed: float) -> None:
+    """rtep_event_latency_seconds: commit time minus event time, for each newly stored event."""
     observe = EVENT_LATENCY.observe
-    for row in rows:
-        observe(committed - row[_TS].timestamp())
+    for ts in timestamps:
+        observe(committed - ts.timestamp())
 
 
 EVENTS = TableSpec(
     sink="events", table="events", columns=_EVENT_COLUMNS, key=("event_id",), row=event_row,
-    after_commit=observe_latency,
+    returning="ts", after_commit=observe_latency,
 )  # fmt: skip
 
 

@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from rtep.settings import get_settings
 
 
 class _JsonFormatter(logging.Formatter):
@@ -62,7 +63,7 @@ def _configure() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
     root.addHandler(handler)
-    root.setLevel(os.environ.get("RTEP_LOG_LEVEL", "INFO").upper())
+    root.setLevel(get_settings().log_level.upper())
     root.propagate = False
 
 

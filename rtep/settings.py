@@ -57,16 +57,22 @@ class Settings(BaseSettings):
         64, ge=1, description="Key space of the per-user state (users are hashed into shards)."
     )
     failed_login_burst_count: int = Field(5, ge=1, description="failed_login_burst: failures.")
-    failed_login_burst_window_seconds: int = Field(60, ge=1, description="...within this window.")
+    failed_login_burst_window_seconds: int = Field(
+        60, ge=1, description="failed_login_burst: window (seconds) the failures must fall in."
+    )
     credential_stuffing_users: int = Field(10, ge=2, description="credential_stuffing: users/IP.")
-    credential_stuffing_window_seconds: int = Field(300, ge=1, description="...within this window.")
+    credential_stuffing_window_seconds: int = Field(
+        300, ge=1, description="credential_stuffing: window (seconds) the failing users fall in."
+    )
     brute_force_success_window_seconds: int = Field(
         300, ge=1, description="brute_force_success: success this soon after a burst."
     )
     event_rate_limit: int = Field(
         120, ge=1, description="abnormal_event_rate: events for one user within the window."
     )
-    event_rate_window_seconds: int = Field(60, ge=1, description="...the window of that rule.")
+    event_rate_window_seconds: int = Field(
+        60, ge=1, description="abnormal_event_rate: window (seconds) of the event count."
+    )
 
     # --- Reliability -------------------------------------------------------------------------
     sink_max_retry_seconds: float = Field(
@@ -91,6 +97,7 @@ class Settings(BaseSettings):
     # --- Metrics -----------------------------------------------------------------------------
     metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus /metrics port.")
     metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics.")
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
 
     def redis_key(self, *parts: str) -> str:
         """Build a Redis key under the configured prefix (so tests can isolate keys)."""

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from operators.model import Event
 from operators.sessions import Session, Sessionizer, SessionParams
 from tests.unit.factories import NOW, make_event
+from tests.unit.session_oracle import reference_sessions
 
 GAP = 100
 PARAMS = SessionParams(
@@ -342,3 +343,44 @@ def test_memory_is_bounded_by_active_users() -> None:
     assert logic.open_sessions() == logic.users() == still_open < users
     logic.on_tick(LATER)
     assert logic.users() == 0 and logic.open_sessions() == 0 and logic.is_empty()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b"]),
+            st.integers(min_value=0, max_value=2000),
+            st.sampled_from(["page_view", "page_view", "button_click", "logout", "login"]),
+            st.booleans(),
+        ),
+        max_size=60,
+    ),
+    st.lists(st.integers(min_value=0), max_size=4),
+)
+def test_streaming_equals_the_offline_definition(
+    spec: list[tuple[str, int, str, bool]], cuts: list[int]
+) -> None:
+    """Time-ordered input: the streaming rows are exactly the reference sessions."""
+    spec.sort(key=lambda s: s[1])
+    events = [
+        make_event(
+            kind, t=t, user=user, success=ok if kind == "login" else None,
+            page=f"/{t}" if kind == "page_view" else None,
+        )
+        for user, t, kind, ok in spec
+    ]  # fmt: skip
+    params = SessionParams(gap=timedelta(seconds=GAP), max_length=timedelta(seconds=500))
+    rows = final_sessions(run(Sessionizer(params), split(events, cuts)))
+    expected = reference_sessions(events, params.gap, params.max_length)
+    assert sorted(rows) == sorted(r.session_id for r in expected)
+    for ref in expected:
+        row = rows[ref.session_id]
+        assert (row.user_id, row.started_at, row.last_event_at, row.ended_by) == (
+            ref.user_id, ref.started_at, ref.last_event_at, ref.ended_by,
+        )  # fmt: skip
+        assert (row.event_count, row.page_views) == (ref.event_count, ref.page_views)
+        assert (row.entry_page, row.exit_page) == (
+            (ref.pages[0], ref.pages[-1]) if ref.pages else (None, None)
+        )
+        assert [e.event_id for e in events if e.session_id == ref.session_id] == ref.event_ids

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -20,19 +19,13 @@ from typing import Any
 
 import yaml
 
+from rtep.embedded import free_port
 from tests.harness import wait_until
 from tests.observability.artifacts import PROMETHEUS_DIR, load_yaml
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
 MISSING = "prometheus/promtool not installed: run .ci/install-prometheus.sh"
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:

@@ -18,18 +18,21 @@ DedupSnapshot = tuple[ClockSnapshot, tuple[tuple[datetime, str], ...], int]
 
 @dataclass(frozen=True, slots=True)
 class DedupParams:
-    """Remember ids ``horizon`` (event time) past the watermark, at most ``max_ids`` of them."""
+    """Remember ids ``horizon`` (event time) past the watermark, at most ``max_ids`` per shard."""
 
     horizon: timedelta = timedelta(seconds=3600)
-    max_ids: int = 1_000_000
+    max_ids: int = 100_000
     lateness: timedelta = timedelta(seconds=60)
 
     @classmethod
-    def from_settings(cls, settings: Settings, max_ids: int = 1_000_000) -> Self:
-        """From RTEP_DEDUP_HORIZON_SECONDS and RTEP_ALLOWED_LATENESS_SECONDS."""
+    def from_settings(cls, settings: Settings, max_ids_total: int = 1_000_000) -> Self:
+        """From RTEP_DEDUP_HORIZON_SECONDS, RTEP_ALLOWED_LATENESS_SECONDS, RTEP_USER_SHARDS.
+
+        ``max_ids_total`` (about 250 bytes each) is split evenly over the user shards.
+        """
         return cls(
             timedelta(seconds=settings.dedup_horizon_seconds),
-            max_ids,
+            max(1, max_ids_total // settings.user_shards),
             timedelta(seconds=settings.allowed_lateness_seconds),
         )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 from hypothesis import given, settings
@@ -50,7 +50,7 @@ def test_gap_logout_and_login_start_new_sessions() -> None:
         make_event("login", t=2 * GAP + 8, success=False),  # a failed login does not split
     ]
     out = run(Sessionizer(PARAMS), [events])
-    ids = [e.session_id for e in events]
+    ids = [e.session_id or "" for e in events]
     assert ids[0] == ids[1] != ids[2] == ids[3] != ids[4] != ids[5] == ids[6]
     rows = final_sessions(out)
     first, second = rows[ids[0]], rows[ids[2]]
@@ -314,7 +314,7 @@ def test_any_order_every_event_emitted_once_and_counts_add_up(
         assert row.ended_at is not None and row.started_at <= row.last_event_at
         assert row.duration_seconds <= PARAMS.max_length.total_seconds()
     assert logic.is_empty() and logic.late_events == len(events) - len(placed)
-    spans: dict[str, list[tuple[object, object]]] = {}
+    spans: dict[str, list[tuple[datetime, datetime]]] = {}
     for row in rows.values():
         spans.setdefault(row.user_id, []).append((row.started_at, row.last_event_at))
     for user_spans in spans.values():

@@ -67,7 +67,6 @@ return 1
 """
 
 OpKey = tuple[str, str]
-UserOp = tuple[str, dict[str, str]]
 
 
 def _last_seen(ts: datetime) -> str:
@@ -87,14 +86,15 @@ class Ops:
     def add(self, item: Event | Session | Alert | RollupRow, count_key: str) -> None:
         """Fold one record into the pending writes."""
         if isinstance(item, Event):
+            stamp = _last_seen(item.ts)
             fields = {
-                "last_seen": _last_seen(item.ts),
+                "last_seen": stamp,
                 "last_type": item.type,
                 "last_page": item.page,
                 "device": item.device,
                 "session_id": item.session_id,
             }
-            value: Any = (fields["last_seen"], {k: v for k, v in fields.items() if v is not None})
+            value = {k: (stamp, v) for k, v in fields.items() if v is not None}
             self.put(("user", item.user_id), value)
         elif isinstance(item, Session):
             score = None if item.ended_at is not None else item.last_event_at.timestamp()
@@ -108,11 +108,15 @@ class Ops:
             raise TypeError(f"RedisSink cannot write {type(item).__name__}")
 
     def put(self, key: OpKey, value: Any) -> None:
-        """Record ``value`` as the newest write of ``key`` (user fields merge by event time)."""
+        """Record ``value`` as the newest write of ``key``.
+
+        User hashes merge field by field: each field keeps its value from the latest event (by
+        event time, the later write on ties) that had it, so the result does not depend on how
+        records were split into batches (what catch-up relies on).
+        """
         old = self.items.pop(key, None)
         if key[0] == "user" and old is not None:
-            newer, older = (value, old) if value[0] >= old[0] else (old, value)
-            value = (newer[0], {**older[1], **newer[1]})
+            value = {**old, **{f: v for f, v in value.items() if f not in old or v[0] >= old[f][0]}}
         self.items[key] = value
 
     def merge(self, newer: Ops) -> None:
@@ -231,8 +235,8 @@ class RedisPartition(StatelessSinkPartition[Event | Session | Alert | RollupRow]
         pipe = self.client.pipeline(transaction=False)
         for (kind, ident), value in ops.items.items():
             if kind == "user":
-                args: list[str] = [value[0]]
-                for field, text in value[1].items():
+                args: list[str] = [value["last_seen"][1]]
+                for field, (_, text) in value.items():
                     args += (field, text)
                 self._user_script(keys=[f"{prefix}user:{ident}"], args=args, client=pipe)
             elif kind == "session":

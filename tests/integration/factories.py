@@ -42,7 +42,7 @@ def make_rejection(offset: int, raw: bytes, reason: Reason = Reason.INVALID_JSON
         detail=f"bad message at {offset}",
         raw=raw,
         source=Source("t.events", 0, offset),
-        received_at=T0 + timedelta(seconds=offset),
+        received_at=T0 + timedelta(seconds=offset % 86400),
     )
 
 

@@ -1,0 +1,121 @@
+"""Pure logic of the sinks: backoff bounds, retry decisions, batch reduction, message encoding."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import pairwise
+
+import psycopg
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from operators.model import Reason
+from sinks.kafka import dlq_message
+from sinks.postgres import EVENTS
+from sinks.redis_sink import Ops
+from sinks.retry import POSTGRES, BackendUnavailable, RetryPolicy
+from tests.integration.factories import T0, make_event, make_rejection
+
+
+@given(attempt=st.integers(1, 10_000), initial=st.floats(0.001, 2), cap=st.floats(0.01, 60))
+def test_backoff_stays_within_the_capped_exponential(
+    attempt: int, initial: float, cap: float
+) -> None:
+    policy = RetryPolicy(initial_backoff=initial, max_backoff=cap)
+    assert 0 <= policy.delay(attempt) <= min(cap, initial * 2 ** min(attempt - 1, 30))
+
+
+def test_transient_errors_are_retried_until_success() -> None:
+    calls: list[int] = []
+
+    def attempt() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise psycopg.OperationalError("connection refused")
+        return "ok"
+
+    policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.001)
+    assert policy.call(attempt, backend=POSTGRES, sink="unit") == "ok"
+    assert len(calls) == 3
+
+
+def test_other_errors_are_not_retried() -> None:
+    calls: list[int] = []
+
+    def attempt() -> None:
+        calls.append(1)
+        raise psycopg.DataError("value out of range")
+
+    with pytest.raises(psycopg.DataError):
+        RetryPolicy().call(attempt, backend=POSTGRES, sink="unit")
+    assert len(calls) == 1
+
+
+def test_giving_up_names_the_backend_and_the_fix() -> None:
+    def attempt() -> None:
+        raise psycopg.OperationalError("connection refused")
+
+    policy = RetryPolicy(max_retry_seconds=0.05, initial_backoff=0.01, max_backoff=0.01)
+    with pytest.raises(BackendUnavailable, match=r"PostgreSQL unavailable.*RTEP_DATABASE_URL"):
+        policy.call(attempt, backend=POSTGRES, sink="unit")
+
+
+_events = st.lists(
+    st.builds(
+        lambda i, user, seconds, page: make_event(
+            i, user_id=user, ts=T0 + timedelta(seconds=seconds), page=page
+        ),
+        st.integers(0, 50),
+        st.sampled_from(["a", "b", "c"]),
+        st.integers(0, 20),
+        st.one_of(st.none(), st.sampled_from(["/x", "/y"])),
+    ),
+    max_size=40,
+)
+
+
+@given(events=_events, cuts=st.lists(st.integers(0, 40), max_size=5))
+def test_redis_ops_do_not_depend_on_batching(events: list, cuts: list[int]) -> None:
+    """Merging per-batch reductions = reducing everything at once (what catch-up relies on)."""
+    key = "rtep:counts:{type}:{minute:%Y%m%d%H%M}"
+    whole = Ops()
+    for event in events:
+        whole.add(event, key)
+    merged = Ops()
+    bounds = sorted({0, len(events), *(c for c in cuts if c < len(events))})
+    for start, end in pairwise(bounds):
+        batch = Ops()
+        for event in events[start:end]:
+            batch.add(event, key)
+        merged.merge(batch)
+    assert dict(merged.items) == dict(whole.items)
+    for (_, user), fields in whole.items.items():
+        latest = max(e.ts for e in events if e.user_id == user)
+        assert fields["last_seen"][1] == latest.isoformat(timespec="microseconds")
+        with_page = [e for e in events if e.user_id == user and e.page is not None]
+        if with_page:  # the page of the latest event that had one (the last of equal times)
+            top = max(e.ts for e in with_page)
+            assert fields["last_page"][1] == [e.page for e in with_page if e.ts == top][-1]
+
+
+@given(ids=st.lists(st.integers(0, 9), max_size=30))
+def test_dedupe_keeps_the_last_row_per_key(ids: list[int]) -> None:
+    events = [make_event(i, page=f"/n{n}") for n, i in enumerate(ids)]
+    rows = EVENTS.dedupe(events)
+    last = {e.event_id: e.page for e in events}
+    assert {r[0]: r[EVENTS.columns.index("page")] for r in rows} == last
+    assert len(rows) == len(last)
+
+
+@given(raw=st.binary(max_size=300), offset=st.integers(0, 2**62))
+def test_dead_letter_value_is_the_original_bytes(raw: bytes, offset: int) -> None:
+    key, value, headers = dlq_message(make_rejection(offset, raw, Reason.TOO_LARGE))
+    assert key is None and value == raw
+    assert dict(headers) == {
+        "rtep.reason": b"too_large",
+        "rtep.detail": f"bad message at {offset}".encode(),
+        "rtep.source.topic": b"t.events",
+        "rtep.source.partition": b"0",
+        "rtep.source.offset": str(offset).encode(),
+    }

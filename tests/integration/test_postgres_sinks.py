@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from operators.model import Reason
 from operators.rollups import RollupRow
+from sinks.codec import safe_inet
 from sinks.postgres import (
     AlertsSink,
     EventsSink,
@@ -97,7 +98,9 @@ def test_invalid_ip_is_stored_null_and_kept_in_payload(database: str) -> None:
     assert rows == [(None, "999.1.1.1"), (None, "fe80::1%eth0"), ("2001:db8::1", None)]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     ids=st.lists(st.integers(0, 40), min_size=1, max_size=120),
     cuts=st.lists(st.integers(1, 30), min_size=1, max_size=8),
@@ -107,7 +110,6 @@ def test_any_batching_with_replays_stores_each_event_once(
     database: str, ids: list[int], cuts: list[int], replay: int
 ) -> None:
     """Conservation: whatever the batching and replays, stored ids = distinct ids sent."""
-    query(database, "SELECT 1")
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("TRUNCATE rtep.events")
     part = EventsSink(database).build("events", 0, 1)
@@ -143,7 +145,11 @@ def test_rejected_raw_bytes_round_trip_exactly_once(database: str) -> None:
     )
     first = query(database, sql)
     assert [bytes(r[1]) for r in first] == [
-        raws[0], b"same offset: last one wins", raws[2], raws[3], raws[4]
+        raws[0],
+        b"same offset: last one wins",
+        raws[2],
+        raws[3],
+        raws[4],
     ]
     assert first[1][2:] == ("invalid_utf8", "bad message at 1", "t.events", 0)
     part.write_batch(batch)  # replay
@@ -190,7 +196,9 @@ def test_alerts_are_updated_but_keep_their_creation_time(database: str) -> None:
     part.write_batch([first])
     part.write_batch([update])
     part.write_batch([update])
-    rows = query(database, "SELECT alert_id, event_count, window_end, details, created_at FROM rtep.alerts")
+    rows = query(
+        database, "SELECT alert_id, event_count, window_end, details, created_at FROM rtep.alerts"
+    )
     assert rows == [("a1", 8, T0 + timedelta(seconds=55), update.details, first.created_at)]
     assert json.loads(json.dumps(rows[0][3])) == {"ips": ["10.0.0.1", "10.0.0.2"]}
 
@@ -201,7 +209,9 @@ def test_rollups_overwrite_totals_and_never_add(database: str) -> None:
     part.write_batch([RollupRow(minute, "login", 3, 2), RollupRow(minute, "page_view", 5, 1)])
     part.write_batch([RollupRow(minute, "login", 4, 3), RollupRow(minute, "login", 7, 4)])
     part.write_batch([RollupRow(minute, "login", 7, 4)])  # replay
-    rows = query(database, "SELECT type, events, unique_users FROM rtep.event_counts_minute ORDER BY 1")
+    rows = query(
+        database, "SELECT type, events, unique_users FROM rtep.event_counts_minute ORDER BY 1"
+    )
     assert rows == [("login", 7, 4), ("page_view", 5, 1)]
 
 
@@ -218,3 +228,21 @@ def test_a_bad_row_fails_the_batch_without_retrying(database: str) -> None:
     assert query(database, "SELECT count(*) FROM rtep.event_counts_minute") == [(0,)]
     part.write_batch([RollupRow(T0, "logout", 1, 1)])  # the connection is still usable
     assert query(database, "SELECT count(*) FROM rtep.event_counts_minute") == [(1,)]
+
+
+_ip_like = st.one_of(
+    st.ip_addresses().map(str),
+    st.text(alphabet="0123456789abcdefABCDEF.:%/ x-", max_size=45),
+)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ips=st.lists(_ip_like, min_size=1, max_size=200, unique=True))
+def test_no_ip_string_can_fail_a_batch(database: str, ips: list[str]) -> None:
+    """Whatever the ip strings, the batch is stored; the column is NULL exactly when unsafe."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("TRUNCATE rtep.events")
+    events = [make_event(i, ip=ip) for i, ip in enumerate(ips)]
+    EventsSink(database).build("events", 0, 1).write_batch(events)
+    rows = dict(query(database, "SELECT event_id::text, ip IS NULL FROM rtep.events"))
+    assert rows == {e.event_id: safe_inet(e.ip) is None for e in events}

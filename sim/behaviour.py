@@ -1,0 +1,165 @@
+"""Benign user behaviour: sessions of login → page views, clicks, form submits → logout.
+
+Users are simulated in a "natural" timeline (think times of seconds to minutes, gaps between
+sessions of minutes to hours), calibrated to produce a little more than the events asked for.
+The first ``count`` events in time order are kept and the timeline is stretched (never
+compressed: factor ≥ 1) so the last one lands exactly at the end of the span. Stretching only
+lengthens gaps, so the guarantees below, enforced in natural time, still hold:
+
+- at most ``MAX_BENIGN_FAILURES`` failed logins per user within ``FAILURE_SPACING`` seconds
+  (never a failed-login burst, hence never a brute-force success);
+- think times ≥ ``MIN_THINK`` seconds (never an abnormal event rate);
+- logins only from the user's usual devices and IPs.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from sim.catalog import (
+    BENIGN_FAILURE,
+    BUTTONS,
+    EXTERNAL_REFERRERS,
+    FORMS,
+    PAGES,
+    SITE,
+    form_fields,
+)
+from sim.events import SimEvent, Sequencer, new_event_id
+from sim.profiles import UserProfile
+
+MAX_BENIGN_FAILURES = 2
+FAILURE_SPACING = 600.0
+MIN_THINK = 2.0
+MISTYPE_PROBABILITY = 0.04
+LOGOUT_PROBABILITY = 0.8
+_THINK_MEDIAN = 15.0
+_THINK_SIGMA = 1.0
+_THINK_MEAN = _THINK_MEDIAN * math.exp(_THINK_SIGMA**2 / 2)
+_EVENTS_PER_SESSION = 1 + 11 + LOGOUT_PROBABILITY  # login, actions, logout
+_OVERSHOOT = 1.25
+_ATTEMPTS = 6
+
+
+class SpanTooShort(ValueError):
+    """The users cannot produce that many events in that span at a human pace."""
+
+
+def benign_events(
+    rng: random.Random,
+    profiles: list[UserProfile],
+    count: int,
+    t0: float,
+    span: float,
+    seq: Sequencer,
+) -> list[SimEvent]:
+    """Exactly ``count`` benign events on ``[t0, t0 + span]``, in time order, the last at the end."""
+    if count <= 0 or not profiles:
+        return []
+    intensity = _OVERSHOOT * count / (len(profiles) * span)
+    for _ in range(_ATTEMPTS):
+        events: list[SimEvent] = []
+        for profile in profiles:
+            _simulate_user(rng, profile, intensity, span, seq, events)
+        if len(events) >= count:
+            break
+        intensity *= 1.6
+    else:
+        raise SpanTooShort(
+            f"{len(profiles)} users cannot produce {count} events in {span:.0f} s at a human "
+            "pace: use more --users or a longer --span"
+        )
+    events.sort(key=lambda e: (e.ts, e.seq))
+    del events[count:]
+    stretch = span / events[-1].ts if events[-1].ts > 0 else 1.0
+    for event in events:
+        event.ts = t0 + event.ts * stretch
+        if event.type == "logout":
+            event.payload["duration"] = round(event.payload["duration"] * stretch, 3)
+    events[-1].ts = t0 + span  # exactly, despite float rounding
+    return events
+
+
+def _simulate_user(
+    rng: random.Random,
+    profile: UserProfile,
+    intensity: float,
+    horizon: float,
+    seq: Sequencer,
+    out: list[SimEvent],
+) -> None:
+    """Append one user's sessions in natural time (seconds from 0) until ``horizon``."""
+    cycle = _EVENTS_PER_SESSION / intensity
+    think_scale = min(1.0, cycle / (2 * _EVENTS_PER_SESSION * _THINK_MEAN))
+    mean_gap = cycle - _EVENTS_PER_SESSION * _THINK_MEAN * think_scale
+    failures: list[float] = []
+    t = rng.uniform(0, min(cycle, horizon))
+    user = profile.user_id
+
+    def emit(ts: float, kind: str, payload: dict[str, Any]) -> None:
+        out.append(SimEvent(ts, seq(), user, kind, payload, new_event_id(rng)))
+
+    def think() -> float:
+        return max(MIN_THINK, rng.lognormvariate(math.log(_THINK_MEDIAN), _THINK_SIGMA) * think_scale)
+
+    while t < horizon:
+        device = _usual(rng, profile.devices)
+        ip = _usual(rng, profile.ips)
+        login = {"userId": user, "ip": ip, "device": device}
+        recent = sum(1 for f in failures if f > t - FAILURE_SPACING)
+        if not profile.bot and rng.random() < MISTYPE_PROBABILITY:
+            for _ in range(min(rng.choice((1, 1, 2)), MAX_BENIGN_FAILURES - recent)):
+                emit(t, "login", {**login, "success": False, "failureReason": BENIGN_FAILURE})
+                failures.append(t)
+                t += rng.uniform(MIN_THINK + 1, 20)
+        emit(t, "login", login if rng.random() < 0.2 else {**login, "success": True})
+        started, page = t, "/"
+        for index in range(rng.randint(2, 20)):
+            t += think()
+            if t >= horizon:
+                return
+            page = _action(rng, profile, device, page, index, emit, t)
+        if rng.random() < LOGOUT_PROBABILITY:
+            t += think()
+            if t >= horizon:
+                return
+            emit(t, "logout", {"userId": user, "ip": ip, "duration": round(t - started, 3)})
+        # short breaks and long absences (> 30 min ends the session for the pipeline)
+        t += max(30.0, rng.expovariate(1 / (mean_gap * (0.3 if rng.random() < 0.7 else 2.63))))
+
+
+def _usual(rng: random.Random, options: tuple[str, ...]) -> str:
+    """The first option most of the time, the others sometimes."""
+    return options[0] if len(options) == 1 or rng.random() < 0.7 else rng.choice(options[1:])
+
+
+def _action(
+    rng: random.Random,
+    profile: UserProfile,
+    device: str,
+    page: str,
+    index: int,
+    emit: Any,
+    t: float,
+) -> str:
+    """Emit one in-session action at ``t``; return the page the user is on afterwards."""
+    user = profile.user_id
+    roll = 0.0 if profile.bot else rng.random()
+    if roll < 0.6:
+        target = rng.choice(PAGES)
+        payload: dict[str, Any] = {"userId": user, "page": target, "device": device}
+        if index == 0:
+            if rng.random() < 0.6:
+                payload["referrer"] = rng.choice(EXTERNAL_REFERRERS)
+        else:
+            payload["referrer"] = SITE + page
+        emit(t, "page_view", payload)
+        return target
+    if roll < 0.85:
+        emit(t, "button_click", {"userId": user, "buttonId": rng.choice(BUTTONS), "page": page})
+        return page
+    form = rng.choice(FORMS)
+    emit(t, "form_submit", {"userId": user, "formId": form, "fields": form_fields(rng, form, user)})
+    return page

@@ -11,8 +11,9 @@ below them in the benign run; every PostgreSQL panel query runs on the run's dat
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,6 +70,26 @@ def _empty_queries(prometheus: Prometheus, at: float) -> list[Query]:
     return [q for q in promql_queries() if not prometheus.query(q.text, at)]
 
 
+def now() -> float:
+    """Wall-clock unix time, the time axis of Prometheus queries."""
+    return time.time()
+
+
+def _wait_for(
+    stack: Stack, proc: subprocess.Popen[bytes], condition: Callable[[], bool], what: str
+) -> None:
+    """Poll ``condition`` while the pipeline runs; on failure show the pipeline's log."""
+
+    def check() -> bool:
+        assert proc.poll() is None, f"pipeline exited with {proc.returncode}"
+        return condition()
+
+    try:
+        wait_until(check, timeout=60, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{stack.pipeline_log()}") from None
+
+
 @contextlib.contextmanager
 def pipeline_run(
     broker: EmbeddedBroker, workdir: Path, sim_args: tuple[str, ...], settle: bool
@@ -91,30 +112,31 @@ def pipeline_run(
         stack = Stack(broker.bootstrap, dsn, prefix, topics, workdir)
         port = free_port()
         with running_prometheus(f"127.0.0.1:{port}", workdir / "prometheus") as prometheus:
-            started = time.time()
+            started = now()
             proc = stack.start_pipeline(RTEP_METRICS_PORT=str(port))
             try:
                 # A first scrape before any input: counters start from a sample at 0.
-                wait_until(
-                    lambda: prometheus.value("rtep_events_consumed_total", time.time()) == 0,
-                    timeout=60,
-                    what=f"first scrape of the pipeline\n{stack.pipeline_log()}",
+                _wait_for(
+                    stack,
+                    proc,
+                    lambda: prometheus.value("rtep_events_consumed_total", now()) == 0,
+                    "the first scrape of the pipeline",
                 )
                 stack.run_sim(*sim_args)
-                wait_until(
+                _wait_for(
+                    stack,
+                    proc,
                     lambda: (
-                        (prometheus.value("sum(rtep_events_consumed_total)", time.time()) or 0)
-                        >= count
+                        (prometheus.value("sum(rtep_events_consumed_total)", now()) or 0) >= count
                     ),
-                    timeout=60,
-                    what=f"pipeline consumed {count} messages\n{stack.pipeline_log()}",
+                    f"the pipeline to consume {count} messages",
                 )
                 # Rules and rates catch up within a few 1 s evaluations; a query that stays empty
                 # is reported by the test, not here.
                 with contextlib.suppress(AssertionError):
                     if settle:
-                        wait_until(lambda: not _empty_queries(prometheus, time.time()), timeout=15)
-                at = time.time()
+                        wait_until(lambda: not _empty_queries(prometheus, now()), timeout=15)
+                at = now()
             finally:
                 stop_process(proc)
             yield Run(stack, prometheus, started, at)

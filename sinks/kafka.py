@@ -106,18 +106,28 @@ class KafkaTopicPartition(StatelessSinkPartition[Any]):
 
     def _deliver(self, pending: list[KafkaMessage]) -> None:
         """One attempt; on a transient failure ``pending`` keeps only the undelivered messages."""
-        outcomes: list[tuple[KafkaMessage, list[KafkaError | None]]] = []
-        for message in pending:
-            reports: list[KafkaError | None] = []
-            self._produce(message, partial(_record, reports))
-            outcomes.append((message, reports))
-        self.producer.flush(self._flush_timeout)
+        outcomes: list[tuple[KafkaMessage, list[KafkaError | None]]] = [(m, []) for m in pending]
+        errors: list[KafkaError] = []
+        try:
+            for message, reports in outcomes:
+                self._produce(message, partial(_record, reports))
+            self.producer.flush(self._flush_timeout)
+        except (KafkaException, SystemError) as exc:
+            # A fatal error surfaces from produce/poll/flush, during a delivery callback as a
+            # SystemError caused by the KafkaException.
+            fatal = _fatal_error(exc)
+            if fatal is None:
+                raise
+            errors.append(fatal)
         undelivered = [m for m, reports in outcomes if not reports or reports[0] is not None]
         if not undelivered:
             return
-        errors = [r[0] for _, r in outcomes if r and r[0] is not None]
-        permanent = [e for e in errors if not (e.retriable() or _is_timeout(e))]
-        if permanent:
+        errors += [r[0] for _, r in outcomes if r and r[0] is not None]
+        if any(e.fatal() or e.code() == KafkaError.UNKNOWN_PRODUCER_ID for e in errors):
+            # The broker lost the producer's state (e.g. restarted without storage): this
+            # producer is unusable; a fresh one resends what was not acknowledged.
+            self.producer = Producer(self.config.config)
+        elif permanent := [e for e in errors if not (e.retriable() or _is_timeout(e))]:
             raise KafkaException(permanent[0])
         pending[:] = undelivered
         reason = errors[0].str() if errors else "no acknowledgement in time"
@@ -144,6 +154,15 @@ class KafkaTopicPartition(StatelessSinkPartition[Any]):
 def _record(reports: list[KafkaError | None], err: KafkaError | None, _msg: Message) -> None:
     """Delivery callback: note the outcome (None = acknowledged)."""
     reports.append(err)
+
+
+def _fatal_error(exc: BaseException | None) -> KafkaError | None:
+    """The fatal KafkaError carried by ``exc`` or its causes, if any."""
+    while exc is not None:
+        if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+            return exc.args[0] if exc.args[0].fatal() else None
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _is_timeout(error: KafkaError) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -106,9 +107,7 @@ def test_alerts_are_json_rows_keyed_by_subject(broker: EmbeddedBroker) -> None:
 def test_a_large_batch_survives_a_full_local_queue(broker: EmbeddedBroker) -> None:
     """BufferError (local queue full) is absorbed by polling, not raised: nothing is lost."""
     topic = new_topic(broker)
-    sink = DlqSink(
-        broker.bootstrap, topic, extra_config={"queue.buffering.max.messages": "100"}
-    )
+    sink = DlqSink(broker.bootstrap, topic, extra_config={"queue.buffering.max.messages": "100"})
     part = sink.build("dlq", 0, 1)
     part.write_batch([make_rejection(i, f"m{i}".encode()) for i in range(1000)])
     got = read_all(broker.bootstrap, topic)
@@ -121,10 +120,39 @@ def test_a_broker_that_stays_down_fails_loudly(tmp_path: Path) -> None:
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as private:
         topic = new_topic(private)
         part = DlqSink(
-            private.bootstrap, topic, retry=RetryPolicy(max_retry_seconds=3, max_backoff=0.5),
+            private.bootstrap, topic, retry=RetryPolicy(max_retry_seconds=1.5, max_backoff=0.3),
             message_timeout_ms=1000,
         ).build("dlq", 0, 1)  # fmt: skip
         part.write_batch([make_rejection(0, b"first")])
         private.stop()
         with pytest.raises(BackendUnavailable, match=r"Kafka unavailable.*RTEP_KAFKA_BROKERS"):
             part.write_batch([make_rejection(1, b"second")])
+
+
+def test_a_broker_restart_delays_the_batch_without_losing_it(tmp_path: Path) -> None:
+    """Scenario: the broker is down while a batch is produced and comes back on the same port.
+    We expect: write_batch blocks (retrying) and then delivers every message of the batch."""
+    private = EmbeddedBroker(log_path=tmp_path / "broker.log").start()
+    try:
+        topic = new_topic(private)
+        part = DlqSink(
+            private.bootstrap, topic, retry=RetryPolicy(max_retry_seconds=120, max_backoff=0.5),
+            message_timeout_ms=2000,
+        ).build("dlq", 0, 1)  # fmt: skip
+        part.write_batch([make_rejection(0, b"before")])
+        private.stop()
+        done = threading.Event()
+        writer = threading.Thread(
+            target=lambda: (part.write_batch([make_rejection(i, b"during") for i in range(1, 6)]),
+                            done.set()),
+            daemon=True,
+        )  # fmt: skip
+        writer.start()
+        assert not done.wait(1.5), "write_batch must block while the broker is down"
+        private.start()  # memory storage: the topic is gone, create it again
+        ensure_topics(private.bootstrap, {topic: 1})
+        writer.join(timeout=90)
+        assert done.is_set()
+        assert [m.value() for m in read_all(private.bootstrap, topic)] == [b"during"] * 5
+    finally:
+        private.stop()

@@ -1,0 +1,155 @@
+"""What every fault scenario shares: producing a workload, metrics, kills, and the conservation check.
+
+The conservation assertion is the master assertion of the suite: every message produced is a
+stored event, a duplicate of one, or a dead letter, and the sets (not only the counts) are exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from tests.faults.workload import Message, Workload
+from tests.harness import ROOT, Record, Stack, read_topic, wait_until
+
+HEAVY = os.environ.get("RTEP_HEAVY_TESTS") == "1"
+FIGURES = ROOT / ".run" / "fault-figures.jsonl"
+
+
+def heavy_variant(default: int, heavy: int) -> list[object]:
+    """Parametrize a size: the default run, plus a ``heavy``-marked full-size run."""
+    return [default, pytest.param(heavy, marks=pytest.mark.heavy, id=f"heavy-{heavy}")]
+
+
+def produce_messages(brokers: str, topic: str, messages: list[Message], **config: object) -> None:
+    """Produce ``messages`` in order (with their keys) and wait until all are acknowledged."""
+    producer = Producer(
+        {"bootstrap.servers": brokers, "linger.ms": 5, "acks": "all",
+         "enable.idempotence": True, **config}
+    )  # fmt: skip
+    for message in messages:
+        while True:
+            try:
+                producer.produce(topic, message.value, message.key)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    assert producer.flush(60) == 0, "messages not acknowledged"
+
+
+def metric(port: int, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels`` (0 when absent)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
+    total = 0.0
+    for line in text.splitlines():
+        head, _, value = line.rpartition(" ")
+        metric_name = head.split("{", 1)[0]
+        if metric_name == name and all(w in head for w in wanted):
+            total += float(value)
+    return total
+
+
+def kill9(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the dataflow process (no handler, no final snapshot) and reap it."""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def counts(stack: Stack) -> tuple[int, int]:
+    """(rows in rtep.events, rows in rtep.rejected_events)."""
+    row = stack.query(
+        "SELECT (SELECT count(*) FROM rtep.events), (SELECT count(*) FROM rtep.rejected_events)"
+    )[0]
+    return int(row[0]), int(row[1])  # type: ignore[call-overload]
+
+
+def wait_all_stored(
+    stack: Stack, workload: Workload, proc: subprocess.Popen[bytes] | None, timeout: float = 180
+) -> None:
+    """Poll until every expected event and rejection is in PostgreSQL (the pipeline still up)."""
+    target = (len(workload.expected_ids), len(workload.reasons))
+
+    def done() -> bool:
+        assert proc is None or proc.poll() is None, f"pipeline exited:\n{stack.pipeline_log()}"
+        return counts(stack) == target
+
+    wait_until(done, timeout=timeout, interval=0.3, what=f"{target} events/rejections stored")
+
+
+@dataclass(frozen=True)
+class Conservation:
+    """The figures a scenario reports after the conservation check."""
+
+    produced: int
+    stored: int
+    duplicates: int
+    dead_letters: int
+    dlq_repeats: int
+
+
+def assert_conservation(
+    stack: Stack, workload: Workload, *, dlq_exact: bool = True, sent: list[Record] | None = None
+) -> Conservation:
+    """The master assertion: produced = distinct stored + duplicates + dead letters, sets exact.
+
+    Checks rtep.events (the eventId set, no duplicate row), rtep.rejected_events (exactly the
+    malformed messages by (partition, offset), with their reason and byte-identical raw bytes) and
+    the DLQ topic (the same dead letters; repeats only when ``dlq_exact`` is False, since the DLQ
+    is at-least-once across a crash).
+    """
+    topic = stack.topics["RTEP_EVENTS_TOPIC"]
+    sent = sent if sent is not None else read_topic(stack.brokers, topic)
+    assert len(sent) == len(workload.messages), "the topic must hold exactly what was produced"
+    reasons = workload.reasons
+    expected_dead = {
+        (r.partition, r.offset): (reasons[r.value or b""], r.value or b"")
+        for r in sent
+        if (r.value or b"") in reasons
+    }
+    stored = [str(r[0]) for r in stack.query("SELECT event_id FROM rtep.events")]
+    assert len(stored) == len(set(stored)), "an event is stored twice"
+    assert set(stored) == workload.expected_ids
+    rejected = {
+        (int(p), int(o)): (reason, bytes(raw))  # type: ignore[call-overload]
+        for p, o, reason, raw in stack.query(
+            "SELECT source_partition, source_offset, reason, raw FROM rtep.rejected_events "
+            "WHERE source_topic = %s",
+            topic,
+        )
+    }
+    assert rejected == expected_dead
+    dlq = read_topic(stack.brokers, stack.topics["RTEP_DLQ_TOPIC"])
+    letters = Counter(
+        (int(r.headers["rtep.source.partition"]), int(r.headers["rtep.source.offset"]),
+         r.headers["rtep.reason"].decode(), r.value or b"")
+        for r in dlq
+    )  # fmt: skip
+    assert set(letters) == {(p, o, why, raw) for (p, o), (why, raw) in expected_dead.items()}
+    repeats = sum(letters.values()) - len(letters)
+    if dlq_exact:
+        assert repeats == 0, f"{repeats} dead letters repeated without a crash"
+    assert len(sent) == len(set(stored)) + workload.duplicates + len(rejected)
+    return Conservation(len(sent), len(stored), workload.duplicates, len(rejected), repeats)
+
+
+def record_figures(scenario: str, **figures: object) -> None:
+    """Append a scenario's figures to .run/fault-figures.jsonl (docs/guarantees.md quotes them)."""
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    with Path(FIGURES).open("a") as out:
+        out.write(json.dumps({"scenario": scenario, "heavy": HEAVY, **figures}) + "\n")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim.catalog import ATTACK_FAILURES, ATTACKER_DEVICES, STUFFING_FAILURES
-from sim.events import SimEvent, Sequencer, iso, new_event_id
+from sim.events import Sequencer, SimEvent, iso, new_event_id
 from sim.profiles import IpPool, UserProfile, user_id_for
 
 BURST, STUFFING, BRUTE, NEW_DEVICE = (
@@ -105,6 +105,7 @@ class Injector:
     def place(
         self,
         rng: random.Random,
+        *,
         plans: list[Plan],
         benign: list[SimEvent],
         profiles: list[UserProfile],
@@ -150,15 +151,21 @@ class Injector:
             victim = self._ghost()
         ip, device = self.ips.take(attacker=True), rng.choice(ATTACKER_DEVICES)
         span = rng.uniform(th.burst_window * 0.15, th.burst_window * 0.85)
-        times = sorted([start, start + span, *(start + rng.uniform(0, span) for _ in range(failures - 2))])
+        times = sorted(
+            [start, start + span, *(start + rng.uniform(0, span) for _ in range(failures - 2))]
+        )
         base = {"userId": victim, "ip": ip, "device": device}
         fails = [
-            ctx.event(t, victim, {**base, "success": False, "failureReason": rng.choice(ATTACK_FAILURES)})
+            ctx.event(
+                t, victim, {**base, "success": False, "failureReason": rng.choice(ATTACK_FAILURES)}
+            )
             for t in times
         ]
         out.events.extend(fails)
         cross = fails[th.burst_count - 1]
-        out.labels.append((fails[-1], _label(BURST, "user", victim, fails[0], fails[-1], cross), cross))
+        out.labels.append(
+            (fails[-1], _label(BURST, "user", victim, fails[0], fails[-1], cross), cross)
+        )
         if brute:
             won = ctx.event(
                 times[-1] + rng.uniform(5, th.brute_window * 0.8), victim, {**base, "success": True}
@@ -175,7 +182,13 @@ class Injector:
         while len(victims) < plan.size:
             victims.append(self._ghost())
         ip, device = self.ips.take(attacker=True), rng.choice(ATTACKER_DEVICES)
-        times = sorted([start, start + duration, *(start + rng.uniform(0, duration) for _ in range(plan.size - 2))])
+        times = sorted(
+            [
+                start,
+                start + duration,
+                *(start + rng.uniform(0, duration) for _ in range(plan.size - 2)),
+            ]
+        )
         tries = [
             ctx.event(t, v, {"userId": v, "ip": ip, "device": device, "success": False,
                              "failureReason": rng.choice(STUFFING_FAILURES)})
@@ -185,7 +198,9 @@ class Injector:
             ctx.reserve(attempt.user, attempt.ts, attempt.ts)
         out.events.extend(tries)
         cross = tries[th.stuffing_users - 1]
-        out.labels.append((tries[-1], _label(STUFFING, "ip", ip, tries[0], tries[-1], cross), cross))
+        out.labels.append(
+            (tries[-1], _label(STUFFING, "ip", ip, tries[0], tries[-1], cross), cross)
+        )
 
     def _new_device(self, ctx: _Context, lo: float, hi: float, t0: float, out: Placed) -> None:
         rng = ctx.rng
@@ -205,16 +220,18 @@ class Injector:
         ctx.reserve(victim, at, at)
 
 
-def _label(
-    rule: str, subject_type: str, subject: str, first: SimEvent, last: SimEvent, cross: SimEvent
-) -> dict[str, Any]:
-    return incident_label(rule, subject_type, subject, first, last, cross, injected=True)
+def _label(rule: str, subject_type: str, subject: str, *events: SimEvent) -> dict[str, Any]:
+    first, last, cross = events
+    return incident_label(
+        rule, subject_type, subject, first=first, last=last, cross=cross, injected=True
+    )
 
 
 def incident_label(
     rule: str,
     subject_type: str,
     subject: str,
+    *,
     first: SimEvent,
     last: SimEvent,
     cross: SimEvent,
@@ -324,5 +341,6 @@ class NewDeviceLabeller:
             return None
         seen.add(device)
         return incident_label(
-            NEW_DEVICE, "user", event.user, event, event, event, injected=event.attack
-        )
+            NEW_DEVICE, "user", event.user, first=event, last=event, cross=event,
+            injected=event.attack,
+        )  # fmt: skip

@@ -27,12 +27,12 @@ from sim.catalog import (
     SITE,
     form_fields,
 )
-from sim.events import SimEvent, Sequencer, new_event_id
+from sim.events import Sequencer, SimEvent, new_event_id
 from sim.profiles import UserProfile
 
 MAX_BENIGN_FAILURES = 2
 FAILURE_SPACING = 600.0
-MIN_THINK = 2.0
+MIN_THINK = 1.0  # < 60 events a minute: far from abnormal_event_rate (120/min)
 MISTYPE_PROBABILITY = 0.04
 LOGOUT_PROBABILITY = 0.8
 _THINK_MEDIAN = 15.0
@@ -50,6 +50,7 @@ class SpanTooShort(ValueError):
 def benign_events(
     rng: random.Random,
     profiles: list[UserProfile],
+    *,
     count: int,
     t0: float,
     span: float,
@@ -62,7 +63,7 @@ def benign_events(
     for _ in range(_ATTEMPTS):
         events: list[SimEvent] = []
         for profile in profiles:
-            _simulate_user(rng, profile, intensity, span, seq, events)
+            _simulate_user(rng, profile, intensity=intensity, horizon=span, seq=seq, out=events)
         if len(events) >= count:
             break
         intensity *= 1.6
@@ -85,6 +86,7 @@ def benign_events(
 def _simulate_user(
     rng: random.Random,
     profile: UserProfile,
+    *,
     intensity: float,
     horizon: float,
     seq: Sequencer,
@@ -95,14 +97,17 @@ def _simulate_user(
     think_scale = min(1.0, cycle / (2 * _EVENTS_PER_SESSION * _THINK_MEAN))
     mean_gap = cycle - _EVENTS_PER_SESSION * _THINK_MEAN * think_scale
     failures: list[float] = []
-    t = rng.uniform(0, min(cycle, horizon))
+    t = -rng.uniform(0, cycle)  # start mid-life, so the total rate is steady from time 0
     user = profile.user_id
 
     def emit(ts: float, kind: str, payload: dict[str, Any]) -> None:
-        out.append(SimEvent(ts, seq(), user, kind, payload, new_event_id(rng)))
+        if ts >= 0:
+            out.append(SimEvent(ts, seq(), user, kind, payload, new_event_id(rng)))
 
     def think() -> float:
-        return max(MIN_THINK, rng.lognormvariate(math.log(_THINK_MEDIAN), _THINK_SIGMA) * think_scale)
+        return max(
+            MIN_THINK, rng.lognormvariate(math.log(_THINK_MEDIAN), _THINK_SIGMA) * think_scale
+        )
 
     while t < horizon:
         device = _usual(rng, profile.devices)
@@ -120,14 +125,16 @@ def _simulate_user(
             t += think()
             if t >= horizon:
                 return
-            page = _action(rng, profile, device, page, index, emit, t)
+            page = _action(rng, profile, device=device, page=page, index=index, emit=emit, t=t)
         if rng.random() < LOGOUT_PROBABILITY:
             t += think()
             if t >= horizon:
                 return
             emit(t, "logout", {"userId": user, "ip": ip, "duration": round(t - started, 3)})
         # short breaks and long absences (> 30 min ends the session for the pipeline)
-        t += max(30.0, rng.expovariate(1 / (mean_gap * (0.3 if rng.random() < 0.7 else 2.63))))
+        t += max(
+            5 * MIN_THINK, rng.expovariate(1 / (mean_gap * (0.3 if rng.random() < 0.7 else 2.63)))
+        )
 
 
 def _usual(rng: random.Random, options: tuple[str, ...]) -> str:
@@ -138,6 +145,7 @@ def _usual(rng: random.Random, options: tuple[str, ...]) -> str:
 def _action(
     rng: random.Random,
     profile: UserProfile,
+    *,
     device: str,
     page: str,
     index: int,

@@ -22,7 +22,7 @@ from typing import Any
 from sim.attacks import Injector, NewDeviceLabeller, Thresholds, plan_incidents
 from sim.behaviour import benign_events
 from sim.catalog import BUTTONS, PAGES
-from sim.events import SimEvent, Sequencer, iso, new_event_id
+from sim.events import Sequencer, SimEvent, iso, new_event_id
 from sim.malformed import REASONS, corrupt
 from sim.profiles import IpPool, UserProfile, build_profiles
 
@@ -101,13 +101,17 @@ class Simulator:
             n_mal, n_dup, n_valid = count, 0, 0
         n_att = min(round(shares.attack * count), n_valid)
         plans = plan_incidents(rng, n_att, self.thresholds)
-        benign = benign_events(rng, self.profiles, n_valid - n_att, t0, span, self.seq)
-        placed = self.injector.place(rng, plans, benign, self.profiles, t0, span, self.seq)
+        benign = benign_events(
+            rng, self.profiles, count=n_valid - n_att, t0=t0, span=span, seq=self.seq
+        )
+        placed = self.injector.place(
+            rng, plans=plans, benign=benign, profiles=self.profiles, t0=t0, span=span, seq=self.seq
+        )
         if placed.drop_benign:
             del benign[len(benign) - placed.drop_benign :]
         valid = sorted(benign + placed.events, key=lambda e: (e.ts, e.seq))
         messages = self._encode(valid, placed.labels)
-        return self._with_extras(rng, messages, n_mal, n_dup, t0, t0 + span)
+        return self._with_extras(rng, messages, n_mal=n_mal, n_dup=n_dup, t0=t0, end=t0 + span)
 
     def _encode(
         self,
@@ -141,6 +145,7 @@ class Simulator:
         self,
         rng: random.Random,
         valid: list[Message],
+        *,
         n_mal: int,
         n_dup: int,
         t0: float,
@@ -184,7 +189,12 @@ class Simulator:
         else:
             payload = {"userId": user, "ip": profile.ips[0], "device": profile.devices[0],
                        "success": True}  # fmt: skip
-        event = {"eventId": new_event_id(rng), "type": kind, "timestamp": iso(ts), "payload": payload}
+        event = {
+            "eventId": new_event_id(rng),
+            "type": kind,
+            "timestamp": iso(ts),
+            "payload": payload,
+        }
         value = corrupt(reason, rng, event, end)
         label = {
             "kind": "malformed",
@@ -205,6 +215,7 @@ def generate(config: SimConfig) -> list[Message]:
 def endless(
     users: int,
     seed: int,
+    *,
     start: float,
     rate: float,
     shares: Shares,

@@ -109,7 +109,14 @@ def _invalid_event_id(rng: random.Random, event: Wire, end: float) -> bytes:
 def _invalid_timestamp(rng: random.Random, event: Wire, end: float) -> bytes:
     stamp = event["timestamp"]
     event["timestamp"] = rng.choice(
-        (stamp[:-1], "yesterday", "2026-13-45T25:61:00Z", str(int(end)), "", stamp.replace("T", "  "))
+        (
+            stamp[:-1],
+            "yesterday",
+            "2026-13-45T25:61:00Z",
+            str(int(end)),
+            "",
+            stamp.replace("T", "  "),
+        )
     )
     return _dumps(event)
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import psycopg
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
@@ -65,20 +65,33 @@ class TableSpec:
             latest[tuple(row[i] for i in index)] = row
         return list(latest.values())
 
-    def staging_ddl(self, staging: str) -> sql.Composed:
-        """A session-long temp table shaped like the target's columns, emptied at each commit."""
-        return sql.SQL(
-            "CREATE TEMP TABLE {stg} ON COMMIT DELETE ROWS AS SELECT {cols} FROM rtep.{table} "
-            "WITH NO DATA"
-        ).format(stg=sql.Identifier(staging), cols=self._cols(), table=sql.Identifier(self.table))
+    def statements(self, types: dict[str, str]) -> Statements:
+        """The staging DDL, COPY and INSERT for this table, given its column types.
 
-    def copy_sql(self, staging: str) -> sql.Composed:
-        """COPY of the rows into the staging table."""
-        return sql.SQL("COPY {stg} ({cols}) FROM STDIN").format(
-            stg=sql.Identifier(staging), cols=self._cols()
-        )
+        Columns of the types in ``TEXT_STAGED`` are staged as text and cast in the INSERT, so
+        that Python strings go through binary COPY unchanged; all others keep their type.
+        """
+        staging = sql.Identifier(f"stg_{self.table}")
+        staged = [("text" if types[c] in TEXT_STAGED else types[c]) for c in self.columns]
+        names = [sql.Identifier(c) for c in self.columns]
+        return Statements(
+            ddl=sql.SQL("CREATE TEMP TABLE {stg} ({defs}) ON COMMIT DELETE ROWS").format(
+                stg=staging,
+                defs=sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(n, sql.SQL(t)) for n, t in zip(names, staged, strict=True)
+                ),
+            ),
+            copy=sql.SQL("COPY {stg} ({cols}) FROM STDIN (FORMAT BINARY)").format(
+                stg=staging, cols=sql.SQL(", ").join(names)
+            ),
+            copy_types=staged,
+            insert=self._insert(staging, [
+                sql.SQL("{}::{}").format(n, sql.SQL(types[c])) if types[c] in TEXT_STAGED else n
+                for n, c in zip(names, self.columns, strict=True)
+            ]),
+        )  # fmt: skip
 
-    def insert_sql(self, staging: str) -> sql.Composed:
+    def _insert(self, staging: sql.Identifier, selected: list[sql.Composable]) -> sql.Composed:
         """INSERT … SELECT from staging with this table's conflict rule."""
         action: sql.Composable
         if self.update is None:
@@ -99,19 +112,34 @@ class TableSpec:
             else sql.SQL("")
         )
         return sql.SQL(
-            "INSERT INTO rtep.{table} ({cols}) SELECT {cols} FROM {stg} ON CONFLICT ({key}) "
+            "INSERT INTO rtep.{table} ({cols}) SELECT {selected} FROM {stg} ON CONFLICT ({key}) "
             "{action}{returning}"
         ).format(
             table=sql.Identifier(self.table),
-            cols=self._cols(),
-            stg=sql.Identifier(staging),
+            cols=sql.SQL(", ").join(map(sql.Identifier, self.columns)),
+            selected=sql.SQL(", ").join(selected),
+            stg=staging,
             key=sql.SQL(", ").join(map(sql.Identifier, self.key)),
             action=action,
             returning=returning,
         )
 
-    def _cols(self) -> sql.Composed:
-        return sql.SQL(", ").join(map(sql.Identifier, self.columns))
+
+# Types whose Python values are strings (uuid, inet, jsonb text): staged as text, cast on INSERT.
+TEXT_STAGED = frozenset({"uuid", "inet", "jsonb"})
+_COLUMN_TYPES = """
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped
+"""
+
+
+class Statements(NamedTuple):
+    """What one partition executes for its table (built once per connection)."""
+
+    ddl: sql.Composed
+    copy: sql.Composed
+    copy_types: list[str]
+    insert: sql.Composed
 
 
 class PostgresSink(DynamicSink[Any]):
@@ -142,10 +170,7 @@ class PostgresPartition(StatelessSinkPartition[Any]):
         self._retry = retry
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
-        staging = f"stg_{spec.table}"
-        self._ddl = spec.staging_ddl(staging)
-        self._copy = spec.copy_sql(staging)
-        self._insert = spec.insert_sql(staging)
+        self._sql: Statements | None = None
 
     def write_batch(self, items: list[Any]) -> None:
         """Write the batch in one transaction, retrying connection errors; then metrics."""
@@ -173,31 +198,36 @@ class PostgresPartition(StatelessSinkPartition[Any]):
     def _write(self, rows: list[Row]) -> tuple[int, list[Any]]:
         """One attempt: COPY + INSERT in one transaction. Returns how many rows were inserted or
         changed, and their ``returning`` column when the spec asks for it."""
-        conn = self._connection()
+        conn, statements = self._connection()
         try:
             with conn.transaction(), conn.cursor() as cur:
-                with cur.copy(self._copy) as copy:
+                with cur.copy(statements.copy) as copy:
+                    copy.set_types(statements.copy_types)
                     for row in rows:
                         copy.write_row(row)
-                cur.execute(self._insert)
+                cur.execute(statements.insert)
                 returned = [r[0] for r in cur.fetchall()] if self.spec.returning else []
                 return max(cur.rowcount, 0), returned
         except POSTGRES.transient:
             self.close()
             raise
 
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
+    def _connection(self) -> tuple[psycopg.Connection[Any], Statements]:
+        """The open connection, or a new one with its staging table (and, once, the SQL)."""
+        if self._conn is None or self._conn.closed or self._sql is None:
             conn = psycopg.connect(
                 self._dsn, autocommit=True, connect_timeout=self._connect_timeout
             )
             try:
-                conn.execute(self._ddl)
+                if self._sql is None:
+                    rows = conn.execute(_COLUMN_TYPES, (f"rtep.{self.spec.table}",)).fetchall()
+                    self._sql = self.spec.statements(dict(rows))
+                conn.execute(self._sql.ddl)
             except BaseException:
                 conn.close()
                 raise
             self._conn = conn
-        return self._conn
+        return self._conn, self._sql
 
 
 # --- events -----------------------------------------------------------------------------------

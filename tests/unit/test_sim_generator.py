@@ -11,6 +11,7 @@ import hashlib
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -120,7 +121,9 @@ def labelled(messages: list[Message], kind: str) -> list[dict[str, Any]]:
 
 def test_same_config_gives_byte_identical_messages_and_labels() -> None:
     first, second = generate(config()), generate(config())
-    assert [(m.key, m.value, m.labels) for m in first] == [(m.key, m.value, m.labels) for m in second]
+    assert [(m.key, m.value, m.labels) for m in first] == [
+        (m.key, m.value, m.labels) for m in second
+    ]
     other = generate(config(seed=8))
     assert [m.value for m in other] != [m.value for m in first]
 
@@ -183,7 +186,8 @@ def test_attack_share_is_exact() -> None:
 
 def test_every_malformed_message_is_rejected_for_its_labelled_reason() -> None:
     validation = pytest.importorskip(
-        "operators.validation", reason="the lead's validator (operators.validation) is not there yet"
+        "operators.validation",
+        reason="the lead's validator (operators.validation) is not there yet",
     )
     from operators.model import Event, Rejection, Source
 
@@ -216,7 +220,7 @@ def test_stream_is_in_time_order_per_user_and_never_past_the_end() -> None:
         assert cfg.start <= e["ts"] <= cfg.start + cfg.span + 0.001
         last[user] = e["ts"]
     assert max(last.values()) == pytest.approx(cfg.start + cfg.span, abs=0.001)
-    assert all(a.ts <= b.ts for a, b in zip(messages, messages[1:], strict=False))
+    assert all(a.ts <= b.ts for a, b in pairwise(messages))
 
 
 @settings(max_examples=25, deadline=None)

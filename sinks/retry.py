@@ -88,9 +88,8 @@ class RetryPolicy:
                 attempt += 1
                 SINK_ERRORS.labels(sink=sink).inc()
                 elapsed = time.monotonic() - started
-                wait = self.delay(attempt)
                 error = _first_line(exc)
-                if elapsed + wait > self.max_retry_seconds:
+                if elapsed >= self.max_retry_seconds:
                     log.error(
                         "backend unavailable, giving up",
                         backend=backend.name, sink=sink, attempts=attempt,
@@ -102,6 +101,8 @@ class RetryPolicy:
                         "RTEP_SINK_MAX_RETRY_SECONDS. The flow stops here and, restarted with "
                         "recovery, replays the unwritten batch: nothing is lost."
                     ) from exc
+                # never wait past the limit, never give up before it: one last try at the limit
+                wait = min(self.delay(attempt), self.max_retry_seconds - elapsed)
                 log.warning(
                     "backend unavailable, retrying",
                     backend=backend.name, sink=sink, attempt=attempt,

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, ClassVar, NamedTuple
 
 import psycopg
@@ -58,11 +58,12 @@ class TableSpec:
 
     def dedupe(self, items: Iterable[Any]) -> list[Row]:
         """Rows of ``items`` with one row per natural key: the last one in the batch."""
-        index = self._key_index
-        latest: dict[Row, Row] = {}
+        key = itemgetter(*self._key_index)
+        build = self.row
+        latest: dict[Any, Row] = {}
         for item in items:
-            row = self.row(item)
-            latest[tuple(row[i] for i in index)] = row
+            row = build(item)
+            latest[key(row)] = row
         return list(latest.values())
 
     def statements(self, types: dict[str, str]) -> Statements:

@@ -253,23 +253,20 @@ def incident_label(
     }
 
 
+@dataclass
 class _Context:
-    """Victim selection with per-user reservations, for one chunk."""
+    """Victim selection with per-user reservations, for one chunk.
 
-    def __init__(
-        self,
-        rng: random.Random,
-        logins: dict[str, list[float]],
-        first_success: dict[str, float],
-        candidates: list[UserProfile],
-        seq: Sequencer,
-    ) -> None:
-        self.rng = rng
-        self.logins = logins
-        self.first_success = first_success
-        self.candidates = candidates
-        self.seq = seq
-        self.reserved: dict[str, list[tuple[float, float]]] = {}
+    ``logins``: benign login times per user (sorted); ``first_success``: each user's first
+    benign successful login; ``candidates``: users that may be targeted (not bots).
+    """
+
+    rng: random.Random
+    logins: dict[str, list[float]]
+    first_success: dict[str, float]
+    candidates: list[UserProfile]
+    seq: Sequencer
+    reserved: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def event(self, ts: float, user: str, payload: dict[str, Any]) -> SimEvent:
         """A new attack login event."""

@@ -37,11 +37,6 @@ class SimEvent:
         return orjson.dumps(self.wire())
 
     @property
-    def failed_login(self) -> bool:
-        """A login with ``success: false``."""
-        return self.type == "login" and self.payload.get("success", True) is False
-
-    @property
     def successful_login(self) -> bool:
         """A login that succeeded (``success`` absent or true)."""
         return self.type == "login" and self.payload.get("success", True) is not False

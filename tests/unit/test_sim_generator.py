@@ -83,7 +83,7 @@ def _threshold_incidents(
                 current = [key, window_q[0], e, e]
                 found.append(current)
                 window_q.clear()
-    return [tuple(c) for c in found]  # type: ignore[misc]
+    return [tuple(c) for c in found]
 
 
 def reference_incidents(events: list[dict[str, Any]]) -> set[tuple[str, str, str, str]]:

@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from types import FrameType
 from typing import TextIO
 
@@ -18,6 +18,7 @@ from operators.schemas import AWARE_DATETIME
 from sim.generator import Message, Shares, SimConfig, endless, generate
 from sim.malformed import MAX_FUTURE_SKEW
 from sim.producer import DeliveryFailed, Progress, Sender, ensure_topic
+from sim.timeline import Timeline
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,26 +73,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)  # fmt: skip
 
 
-def timeline(args: argparse.Namespace, wall: float) -> tuple[float, float, float]:
-    """(t0, span, scale): first timestamp, simulated span, and wall seconds per simulated second.
-
-    Sending is paced so that an event with timestamp ``ts`` goes out at ``wall + (ts - t0) *
-    scale``. When the span is at least the run's duration (count/rate), the timeline ends at the
-    last send and every timestamp is in the past when sent; a shorter span starts at ``wall``.
-    """
-    duration = args.count / args.rate if args.rate > 0 else 0.0
-    span = args.span if args.span is not None else (
-        duration if args.rate > 0 else max(900.0, 60.0 * args.count / args.users)
-    )  # fmt: skip
-    if span <= 0:
-        raise ValueError("--span must be positive")
-    if args.start is not None:
-        t0 = AWARE_DATETIME.validate_python(args.start).timestamp()
-    else:
-        t0 = wall - max(0.0, span - duration)
-    return t0, span, duration / span
-
-
 def messages_for(
     args: argparse.Namespace, wall: float
 ) -> tuple[Iterator[Message], Callable[[float], float] | None]:
@@ -105,19 +86,21 @@ def messages_for(
         return endless(
             args.users, args.seed, start=t0, rate=args.rate, shares=shares
         ), lambda ts: mono + ts - t0
-    t0, span, scale = timeline(args, wall)
-    if t0 + span > wall + args.count / max(args.rate, 1e-9) * (args.rate > 0) + MAX_FUTURE_SKEW:
+    start = None if args.start is None else AWARE_DATETIME.validate_python(args.start).timestamp()
+    plan = Timeline.plan(count=args.count, rate=args.rate, users=args.users, wall=wall,
+                         span=args.span, start=start)  # fmt: skip
+    if plan.ends_in_future(wall, MAX_FUTURE_SKEW):
         _say("warning: the timeline ends in the future; the pipeline rejects events more than "
              f"{MAX_FUTURE_SKEW:.0f} s ahead")  # fmt: skip
-    config = SimConfig(args.count, args.users, args.seed, t0, span, shares)
+    config = SimConfig(args.count, args.users, args.seed, plan.t0, plan.span, shares)
     started = time.monotonic()
     generated = generate(config)
     _say(f"sim generated {len(generated)} messages in {time.monotonic() - started:.1f}s "
-         f"(span {span:.0f}s from {datetime.fromtimestamp(t0).astimezone().isoformat()})")  # fmt: skip
+         f"(span {plan.span:.0f}s from {datetime.fromtimestamp(plan.t0, UTC).isoformat()})")  # fmt: skip
     if args.rate <= 0:
         return iter(generated), None
     anchor = time.monotonic()
-    return iter(generated), lambda ts: anchor + (ts - t0) * scale
+    return iter(generated), lambda ts: anchor + plan.send_offset(ts)
 
 
 def _say(text: str) -> None:
@@ -136,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         _say(f"sim: {exc}")
         return 2
+    except KeyboardInterrupt:
+        _say("sim: interrupted before sending anything")
+        return 130
     if not args.no_create_topics:
         ensure_topic(brokers, topic, partitions)
     with contextlib.ExitStack() as stack:

@@ -214,6 +214,9 @@ class Sender:
                 sent = self._sent_at.get(label["threshold_event_id"])
                 record = {**label, "threshold_sent_at": sent}
             self.labels.write(json.dumps(record, separators=(",", ":")) + "\n")
+        for label in msg.labels:  # no later message needs these threshold events
+            if label["kind"] == "incident":
+                self._sent_at.pop(label["threshold_event_id"], None)
 
     def _check(self) -> None:
         if self._errors:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from sim.generator import Message, Shares, SimConfig, Simulator, generate
 from sim.malformed import REASONS
 from sim.producer import Tally
+from sim.timeline import Timeline
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 BURST_N, BURST_W = 5, 60.0
@@ -259,3 +260,24 @@ def test_label_counts_add_up(
             assert msg.event_id is not None
             seen.add(msg.event_id)
     assert len(seen) == summary["valid_distinct"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    count=st.integers(1, 10**7),
+    rate=st.sampled_from([0.0, 0.5, 50.0, 10_000.0]),
+    users=st.integers(1, 10**5),
+    span=st.one_of(st.none(), st.floats(1.0, 10**7)),
+    fraction=st.floats(0, 1),
+)
+def test_no_timestamp_is_in_the_future_when_sent(
+    count: int, rate: float, users: int, span: float | None, fraction: float
+) -> None:
+    """Without --start, an event stamped ts is sent at wall + send_offset(ts) ≥ ts."""
+    wall = START
+    plan = Timeline.plan(count=count, rate=rate, users=users, wall=wall, span=span)
+    ts = plan.t0 + fraction * plan.span
+    assert wall + plan.send_offset(ts) >= ts - 1e-6 * max(1.0, plan.span)
+    assert not plan.ends_in_future(wall, skew=1e-3)
+    if span is None or span >= plan.duration:  # the timeline ends with the last send
+        assert plan.t0 + plan.span == pytest.approx(wall + plan.duration)

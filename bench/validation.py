@@ -23,29 +23,35 @@ from operators.validation import Limits, validate_message
 _TYPES = ("login", "page_view", "page_view", "button_click", "form_submit", "logout")
 
 
-def make_messages(count: int) -> list[bytes]:
-    """Deterministic, realistic event messages (2% malformed)."""
+def make_messages(count: int, start: int = 0, users: int = 5000) -> list[bytes]:
+    """Deterministic, realistic event messages ``start .. start+count-1`` (2% malformed)."""
     base = datetime(2026, 1, 1, tzinfo=UTC)
     out = []
-    for i in range(count):
-        kind = _TYPES[i % len(_TYPES)]
-        payload: dict[str, object] = {"userId": f"user-{i % 5000}", "ip": "10.1.2.3"}
-        payload |= {
-            "login": {"device": "Chrome on macOS", "success": i % 7 != 0},
-            "page_view": {"page": f"/p/{i % 40}", "referrer": "/home", "device": "Safari on iOS"},
-            "button_click": {"buttonId": "buy", "page": "/cart"},
-            "form_submit": {"formId": "signup", "fields": {"email": "a@b.c", "plan": "pro"}},
-            "logout": {"duration": 123.5},
-        }[kind]
-        event = {
-            "eventId": str(uuid.UUID(int=i + 1, version=4)),
-            "type": kind,
-            "timestamp": (base + timedelta(milliseconds=i)).isoformat().replace("+00:00", "Z"),
-            "payload": payload,
-        }
-        raw = orjson.dumps(event)
+    for i in range(start, start + count):
+        raw = event_message(i, users, base + timedelta(milliseconds=i))
         out.append(raw[:-3] if i % 50 == 0 else raw)
     return out
+
+
+def event_message(i: int, users: int, ts: datetime) -> bytes:
+    """The ``i``-th valid event (eventId from ``i``, user ``i % users``) at time ``ts``."""
+    kind = _TYPES[i % len(_TYPES)]
+    payload: dict[str, object] = {"userId": f"user-{i % users}", "ip": "10.1.2.3"}
+    extra: dict[str, dict[str, object]] = {
+        "login": {"device": "Chrome on macOS", "success": i % 7 != 0},
+        "page_view": {"page": f"/p/{i % 40}", "referrer": "/home", "device": "Safari on iOS"},
+        "button_click": {"buttonId": "buy", "page": "/cart"},
+        "form_submit": {"formId": "signup", "fields": {"email": "a@b.c", "plan": "pro"}},
+        "logout": {"duration": 123.5},
+    }
+    payload |= extra[kind]
+    event = {
+        "eventId": str(uuid.UUID(int=i + 1, version=4)),
+        "type": kind,
+        "timestamp": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "payload": payload,
+    }
+    return orjson.dumps(event)
 
 
 def raw_parse(message: bytes) -> object:

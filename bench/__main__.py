@@ -1,0 +1,304 @@
+"""``make bench`` (``python -m bench``): rtep against a raw baseline and a peer, in one run.
+
+On one embedded broker: a backlog of simulator events (default mix) is produced once into a
+4-partition topic; then each system (``raw``: ``bench.raw``; ``peer``: ``bench.peer_quix``;
+``rtep``: ``python -m rtep.serve`` with recovery and metrics on) consumes it from the start into
+its own fresh database, and we time it until ``rtep.events`` holds every distinct valid event.
+Then each system serves a paced real-time load (``--rate`` events/s for ``--seconds``) on its own
+topic and we read end-to-end latency (``stored_at − ts``) from its table.
+
+Reports (never asserts): ``bench/results/<date>.json``, ``latest.md``, ``latest.png``.
+``--rss`` runs the memory-flatness check instead (1 M then 5 M events through rtep; slow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+
+from bench import feed, peer_env, report
+from bench.procstat import BackendSampler, cpu_seconds, memory_mb
+from rtep.embedded import EmbeddedBroker, broker_binary, free_port
+from rtep.kafka_admin import ensure_topics
+from tests.harness import ROOT, Stack, fresh_database, redis_prefix, stop_process
+
+SYSTEMS = ("raw", "peer", "rtep")
+STALL_SECONDS = 30.0  # no new row for this long: the system is done (or stuck) below target
+
+
+@dataclass
+class Env:
+    """The shared broker and what each system run needs to start."""
+
+    broker: EmbeddedBroker
+    broker_pid: int
+    workdir: Path
+    redis_prefix: str
+    fetch_wait_ms: int
+
+
+def launch(system: str, env: Env, topic: str, dsn: str) -> Any:
+    """Start one system consuming ``topic`` into ``dsn``; the caller stops it."""
+    brokers = env.broker.bootstrap
+    tag = uuid.uuid4().hex[:8]
+    workdir = env.workdir / f"{system}-{tag}"
+    workdir.mkdir()
+    stack = Stack(brokers, dsn, env.redis_prefix, {"RTEP_EVENTS_TOPIC": topic}, workdir)
+    if system == "rtep":
+        topics = {"RTEP_DLQ_TOPIC": f"{topic}.dlq", "RTEP_ALERTS_TOPIC": f"{topic}.alerts"}
+        consumer = json.dumps({"fetch.wait.max.ms": str(env.fetch_wait_ms)})
+        return stack.start_pipeline(
+            RTEP_METRICS_PORT=str(free_port()), RTEP_KAFKA_EXTRA_CONFIG=consumer, **topics
+        )
+    python, module = {
+        "raw": (str(ROOT / ".venv/bin/python"), "bench.raw"),
+        "peer": (peer_env.python(), "bench.peer_quix"),
+    }[system]
+    args = ["--brokers", brokers, "--topic", topic, "--dsn", dsn, "--group", f"bench-{tag}"]
+    args += ["--fetch-wait-ms", str(env.fetch_wait_ms)]
+    log = (workdir / "pipeline.log").open("ab")
+    return subprocess.Popen(
+        [python, "-m", module, *args],
+        env=stack.env(),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def stored(conn: psycopg.Connection[Any]) -> int:
+    """Rows in rtep.events."""
+    row = conn.execute("SELECT count(*) FROM rtep.events").fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass
+class Progress:
+    """When the first and the last row arrived (monotonic seconds) and how many rows."""
+
+    first: float
+    last: float
+    rows: int
+
+    def rate(self) -> float:
+        """Sustained events/s: rows over the time from the first stored row to the last."""
+        return self.rows / max(self.last - self.first, 1e-3)
+
+
+def wait_stored(
+    conn: psycopg.Connection[Any], target: int, proc: Any, baseline: int = 0
+) -> Progress:
+    """Poll until ``target`` rows are stored, or no row arrives for ``STALL_SECONDS``."""
+    count, now = baseline, time.monotonic()
+    progress = Progress(now, now, 0)
+    while count < target:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the system under test exited early (rc {proc.returncode})")
+        now_count, now = stored(conn), time.monotonic()
+        if now_count != count:
+            if count == baseline:
+                progress.first = now
+            count, progress.last = now_count, now
+        elif now - progress.last > STALL_SECONDS and count > baseline:
+            break
+        time.sleep(0.1)  # poll interval
+    progress.rows = count - baseline
+    return progress
+
+
+@contextmanager
+def measured(
+    system: str, env: Env, topic: str
+) -> Iterator[tuple[str, Any, Callable[[], dict[str, float]]]]:
+    """A fresh database and the running system; yields (dsn, process, resource snapshot)."""
+    with fresh_database("rtep_bench") as dsn:
+        sampler = BackendSampler(dsn).start()
+        broker_cpu = cpu_seconds(env.broker_pid) or 0.0
+        proc = launch(system, env, topic, dsn)
+
+        def resources() -> dict[str, float]:
+            return {
+                "cpu_s_pipeline": cpu_seconds(proc.pid) or 0.0,
+                "cpu_s_postgres": sampler.stop(),
+                "cpu_s_broker": (cpu_seconds(env.broker_pid) or 0.0) - broker_cpu,
+                "peak_rss_mb": memory_mb(proc.pid, "VmHWM") or 0.0,
+                "rss_mb": memory_mb(proc.pid, "VmRSS") or 0.0,
+            }
+
+        try:
+            yield dsn, proc, resources
+        finally:
+            sampler.stop()
+            stop_process(proc)
+
+
+def throughput(system: str, env: Env, topic: str, target: int) -> dict[str, Any]:
+    """Consume the backlog from the start; events/s until every valid event is stored."""
+    began = time.monotonic()
+    with measured(system, env, topic) as (dsn, proc, resources), psycopg.connect(dsn) as conn:
+        conn.autocommit = True
+        progress = wait_stored(conn, target, proc)
+        res = resources()
+    rows = progress.rows
+    per_k = 1000 / max(rows, 1)
+    result = {
+        "system": system,
+        "target": target,
+        "stored": rows,
+        "complete": rows == target,
+        "seconds_from_start": round(progress.last - began, 2),
+        "seconds_first_to_last_row": round(progress.last - progress.first, 2),
+        "events_per_s": round(progress.rate()),
+        "peak_rss_mb": round(res["peak_rss_mb"], 1),
+    }
+    for name in ("pipeline", "postgres", "broker"):
+        result[f"cpu_s_per_1k_{name}"] = round(res[f"cpu_s_{name}"] * per_k, 4)
+    print(f"  {system}: {json.dumps(result)}", flush=True)
+    return result
+
+
+def latency(system: str, env: Env, rate: int, seconds: float) -> dict[str, Any]:
+    """Paced real-time load on a fresh topic; p50/p99 of ``stored_at − ts``."""
+    topic = f"bench.lat.{system}.{uuid.uuid4().hex[:6]}"
+    brokers = env.broker.bootstrap
+    ensure_topics(brokers, {topic: 4})
+    with measured(system, env, topic) as (dsn, proc, _), psycopg.connect(dsn) as conn:
+        conn.autocommit = True
+        warm = feed.produce_paced(brokers, topic, rate, 2.0, start=10**9)
+        wait_stored(conn, warm, proc)  # started, connected, warm
+        load_start = time.time()
+        sent = feed.produce_paced(brokers, topic, rate, seconds, start=2 * 10**9)
+        rows = warm + wait_stored(conn, warm + sent, proc, baseline=warm).rows
+        row = conn.execute(
+            "SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP "
+            "(ORDER BY extract(epoch FROM stored_at - ts)), count(*) "
+            "FROM rtep.events WHERE ts >= to_timestamp(%s)",
+            (load_start - 0.001,),
+        ).fetchone()
+    assert row is not None
+    (p50, p99), measured_rows = row[0] or (None, None), row[1]
+    result = {
+        "system": system,
+        "offered_per_s": rate,
+        "seconds": seconds,
+        "sent": sent,
+        "measured": measured_rows,
+        "complete": rows == warm + sent,
+        "p50_ms": round(p50 * 1000, 1) if p50 is not None else None,
+        "p99_ms": round(p99 * 1000, 1) if p99 is not None else None,
+    }
+    print(f"  {system} latency: {json.dumps(result)}", flush=True)
+    return result
+
+
+@contextmanager
+def environment(fetch_wait_ms: int) -> Iterator[Env]:
+    """A broker, a scratch directory and a Redis prefix, all cleaned up afterwards."""
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rtep-bench-")))
+        broker = stack.enter_context(EmbeddedBroker(log_path=workdir / "broker.log"))
+        binary = Path(broker_binary()).name
+        pid = next(p.pid for p in psutil.Process().children() if Path(p.exe()).name == binary)
+        yield Env(broker, pid, workdir, stack.enter_context(redis_prefix()), fetch_wait_ms)
+
+
+def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    """Backlog throughput and paced latency for each system; the ratios."""
+    systems = [s for s in SYSTEMS if s in args.systems]
+    with environment(args.fetch_wait_ms) as env:
+        topic = "bench.backlog"
+        ensure_topics(env.broker.bootstrap, {topic: 4})
+        started = time.monotonic()
+        source = feed.produce_backlog(
+            env.broker.bootstrap, topic, args.events, args.seed, args.users
+        )
+        produce_s = time.monotonic() - started
+        want = feed.expected(env.broker.bootstrap, topic)
+        print(f"backlog: {want} from {source} in {produce_s:.1f}s", flush=True)
+        runs = {
+            s: throughput(s, env, topic, want.rtep_valid if s == "rtep" else want.checks_valid)
+            for s in systems
+        }
+        lat = {s: latency(s, env, args.rate, args.seconds) for s in systems} if args.seconds else {}
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": report.machine(),
+        "input": {"source": source, **want.__dict__, "partitions": 4},
+        "consumer_config": {"fetch.wait.max.ms": args.fetch_wait_ms},
+        "throughput": runs,
+        "latency": lat,
+        "ratios": report.ratios(runs),
+    }
+
+
+def run_rss(args: argparse.Namespace) -> dict[str, Any]:
+    """rtep's RSS after 1 M and after 5 M events of the same user population."""
+    with environment(args.fetch_wait_ms) as env:
+        topic = "bench.rss"
+        ensure_topics(env.broker.bootstrap, {topic: 4})
+        points = []
+        with measured("rtep", env, topic) as (dsn, proc, resources), psycopg.connect(dsn) as conn:
+            conn.autocommit = True
+            spe = 60.0 / args.users  # one event per user per minute of event time
+            t0 = time.time() - 5_000_000 * spe - 600
+            produced = 0
+            for total in (1_000_000, 5_000_000):
+                count = total - produced
+                timeline = (t0 + produced * spe, count * spe)
+                feed.produce_backlog(env.broker.bootstrap, topic, count, args.seed, args.users,
+                                     start=produced, timeline=timeline)  # fmt: skip
+                wait_stored(conn, total, proc, baseline=produced)
+                produced = total
+                rows = stored(conn)
+                res = resources()
+                points.append({"events": total, "stored": rows, **res})
+                print(f"  rss after {total:,}: {json.dumps(points[-1])}", flush=True)
+    first, last = points[0]["rss_mb"], points[-1]["rss_mb"]
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": report.machine(),
+        "rss": points,
+        "growth": round(last / first - 1, 3),
+    }
+
+
+def main() -> None:
+    """Parse arguments, run, write the results."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=500_000, help="backlog size")
+    parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--rate", type=int, default=5000, help="offered load (events/s)")
+    parser.add_argument("--seconds", type=float, default=30, help="paced load; 0 skips it")
+    parser.add_argument(
+        "--fetch-wait-ms",
+        type=int,
+        default=20,
+        help="fetch.wait.max.ms for every consumer (the embedded broker holds each fetch this "
+        "long even when data is waiting; librdkafka's default 500 adds ~100 ms to every system)",
+    )
+    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
+    parser.add_argument("--rss", action="store_true", help="RSS flatness: 1 M then 5 M events")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    if args.rss:
+        report.write_rss(run_rss(args), args.out)
+    else:
+        report.write(run_all(args), args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Benchmark results: machine description, ratios, JSON + Markdown table + PNG plot."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+
+def machine() -> dict[str, Any]:
+    """nproc, CPU model, RAM: what the numbers were measured on."""
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "ram_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(),
+    }
+
+
+def ratios(runs: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """rtep's throughput against raw and against the peer (when both ran)."""
+    out = {}
+    if "rtep" in runs:
+        for other in ("raw", "peer"):
+            if other in runs:
+                rate = runs["rtep"]["events_per_s"] / max(runs[other]["events_per_s"], 1)
+                out[f"rtep/{other}"] = round(rate, 3)
+    return out
+
+
+def _table(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        f"Date: {result['date']}; machine: {m['nproc']} cores ({m['cpu']}), {m['ram_gib']} GiB RAM, "
+        f"Python {m['python']}. Input: {result['input']['messages']:,} messages "
+        f"({result['input']['source']}), {result['input']['partitions']} partitions.",
+        "",
+        "| system | events/s to PostgreSQL | CPU s / 1k events: pipeline · postgres · broker "
+        "| peak RSS (MiB) | p50 / p99 latency (ms) |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for name, run in result["throughput"].items():
+        lat = result["latency"].get(name)
+        latency = f"{lat['p50_ms']} / {lat['p99_ms']}" if lat else "–"
+        done = "" if run["complete"] else f" (incomplete: {run['stored']:,}/{run['target']:,})"
+        lines.append(
+            f"| {name} | {run['events_per_s']:,}{done} | {run['cpu_s_per_1k_pipeline']:.3f} · "
+            f"{run['cpu_s_per_1k_postgres']:.3f} · {run['cpu_s_per_1k_broker']:.3f} "
+            f"| {run['peak_rss_mb']:.0f} | {latency} |"
+        )
+    if result["latency"]:
+        any_lat = next(iter(result["latency"].values()))
+        lines.append("")
+        lines.append(
+            f"Latency: {any_lat['offered_per_s']:,} events/s offered for {any_lat['seconds']:.0f} s "
+            "with real-time timestamps; latency = `stored_at − ts` in `rtep.events`."
+        )
+    if result["ratios"]:
+        lines.append(
+            "Throughput ratios: "
+            + ", ".join(f"{k} = {v}" for k, v in result["ratios"].items())
+            + "."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result["throughput"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.bar(names, [result["throughput"][n]["events_per_s"] for n in names], color="#4477aa")
+    left.set_title("Sustained throughput to PostgreSQL")
+    left.set_ylabel("events/s")
+    lat = result["latency"]
+    if lat:
+        xs = range(len(names))
+        right.bar([x - 0.2 for x in xs], [lat[n]["p50_ms"] or 0 for n in names], 0.4, label="p50")
+        right.bar([x + 0.2 for x in xs], [lat[n]["p99_ms"] or 0 for n in names], 0.4, label="p99")
+        right.set_xticks(list(xs), names)
+        right.set_title(f"e2e latency at {next(iter(lat.values()))['offered_per_s']:,} events/s")
+        right.set_ylabel("ms")
+        right.legend()
+    fig.suptitle(f"rtep bench {result['date']} ({result['machine']['nproc']} cores)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write(result: dict[str, Any], out: Path) -> None:
+    """``<date>.json``, ``latest.json``, ``latest.md``, ``latest.png`` under ``out``; print the table."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=2)
+    (out / f"{result['date'][:10]}.json").write_text(text)
+    (out / "latest.json").write_text(text)
+    table = _table(result)
+    (out / "latest.md").write_text(table)
+    _plot(result, out / "latest.png")
+    print(table)
+
+
+def write_rss(result: dict[str, Any], out: Path) -> None:
+    """``rss-<date>.json`` and ``rss-latest.md`` under ``out``; print the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"rss-{result['date'][:10]}.json").write_text(json.dumps(result, indent=2))
+    lines = [f"Date: {result['date']}; machine: {result['machine']}", "",
+             "| events | stored | RSS (MiB) | peak RSS (MiB) |", "|---:|---:|---:|---:|"]  # fmt: skip
+    for p in result["rss"]:
+        lines.append(
+            f"| {p['events']:,} | {p['stored']:,} | {p['rss_mb']:.0f} | {p['peak_rss_mb']:.0f} |"
+        )
+    lines.append(f"\nRSS growth from 1 M to 5 M events: {result['growth']:+.1%}.")
+    (out / "rss-latest.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))

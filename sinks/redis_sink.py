@@ -216,7 +216,12 @@ class RedisPartition(StatelessSinkPartition[Event | Session | Alert | RollupRow]
         self._pending = Ops()
 
     def close(self) -> None:
-        """Close the client (pending writes, if any, are lost with the process: a cache)."""
+        """Try the pending writes once more (finite input ends here), then close the client.
+
+        Writes still pending after that are lost with the process (Redis is a cache)."""
+        if self._pending:
+            self._next_attempt = 0.0
+            self.write_batch([])
         self.client.close()
 
     def _trim(self) -> None:

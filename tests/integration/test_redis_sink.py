@@ -143,3 +143,14 @@ def test_catch_up_map_is_bounded() -> None:
         part.write_batch([make_event(99, user_id="u99")])
         users = sorted(k.split(":")[-1] for k in server.client().keys("rtep:user:*"))
         assert users == ["u10", "u11", "u7", "u8", "u9", "u99"]
+
+
+def test_close_writes_what_is_pending() -> None:
+    """At the end of finite input, keys kept during an outage get one more chance."""
+    with private_redis() as server:
+        part: RedisPartition = RedisSink(server.url, prefix="rtep:").build("redis", 0, 1)
+        server.stop()
+        part.write_batch([make_event(1, user_id="ann")])
+        server.start()
+        part.close()
+        assert server.client().hget("rtep:user:ann", "last_page") == "/p/1"

@@ -118,7 +118,7 @@ def test_postgres_down_for_good_fails_loudly_then_recovers(
         wait_all_stored(stack, workload, proc)
     finally:
         assert stop_process(proc) == 0, stack.pipeline_log()
-    result = assert_conservation(stack, workload, dlq_exact=False)
+    result = assert_conservation(stack, workload, dlq="repeats")
     record_figures(
         "postgres_down_for_good", exit_code=code, seconds_to_fail=round(took, 1),
         produced=result.produced, stored=result.stored, events_lost=0,

@@ -15,7 +15,7 @@ from operators.model import Reason
 from rtep.embedded import EmbeddedBroker
 from rtep.kafka_admin import ensure_topics
 from sinks.codec import alert_document
-from sinks.kafka import AlertsTopicSink, DlqSink, dlq_message
+from sinks.kafka import AlertsTopicSink, DlqSink, KafkaTopicPartition, dlq_message
 from sinks.retry import BackendUnavailable, RetryPolicy
 from tests.harness import wait_until
 from tests.integration.factories import make_alert, make_rejection
@@ -114,17 +114,26 @@ def test_a_large_batch_survives_a_full_local_queue(broker: EmbeddedBroker) -> No
     assert [m.value() for m in got] == [f"m{i}".encode() for i in range(1000)]
 
 
+def dlq_then_stop(
+    private: EmbeddedBroker, max_retry_seconds: float, message_timeout_ms: int
+) -> tuple[str, KafkaTopicPartition]:
+    """A DLQ sink on a new topic of ``private`` that delivered one message, then the broker stops."""
+    topic = new_topic(private)
+    part = DlqSink(
+        private.bootstrap, topic,
+        retry=RetryPolicy(max_retry_seconds=max_retry_seconds, max_backoff=0.5),
+        message_timeout_ms=message_timeout_ms,
+    ).build("dlq", 0, 1)  # fmt: skip
+    part.write_batch([make_rejection(0, b"before")])
+    private.stop()
+    return topic, part
+
+
 def test_a_broker_that_stays_down_fails_loudly(tmp_path: Path) -> None:
     """Scenario: the broker dies and does not come back.
     We expect: the sink retries, then raises BackendUnavailable naming Kafka and the fix."""
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as private:
-        topic = new_topic(private)
-        part = DlqSink(
-            private.bootstrap, topic, retry=RetryPolicy(max_retry_seconds=1.5, max_backoff=0.3),
-            message_timeout_ms=1000,
-        ).build("dlq", 0, 1)  # fmt: skip
-        part.write_batch([make_rejection(0, b"first")])
-        private.stop()
+        _topic, part = dlq_then_stop(private, max_retry_seconds=1.5, message_timeout_ms=1000)
         with pytest.raises(BackendUnavailable, match=r"Kafka unavailable.*RTEP_KAFKA_BROKERS"):
             part.write_batch([make_rejection(1, b"second")])
 
@@ -134,13 +143,7 @@ def test_a_broker_restart_delays_the_batch_without_losing_it(tmp_path: Path) -> 
     We expect: write_batch blocks (retrying) and then delivers every message of the batch."""
     private = EmbeddedBroker(log_path=tmp_path / "broker.log").start()
     try:
-        topic = new_topic(private)
-        part = DlqSink(
-            private.bootstrap, topic, retry=RetryPolicy(max_retry_seconds=120, max_backoff=0.5),
-            message_timeout_ms=2000,
-        ).build("dlq", 0, 1)  # fmt: skip
-        part.write_batch([make_rejection(0, b"before")])
-        private.stop()
+        topic, part = dlq_then_stop(private, max_retry_seconds=120, message_timeout_ms=2000)
         done = threading.Event()
         writer = threading.Thread(
             target=lambda: (part.write_batch([make_rejection(i, b"during") for i in range(1, 6)]),

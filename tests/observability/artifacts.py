@@ -41,8 +41,7 @@ class Query:
 
     where: str
     text: str
-    datasource_uid: str
-    fmt: str = ""
+    fmt: str = ""  # SQL panels: Grafana's result format, "table" or "time_series"
 
 
 def load_yaml(path: Path) -> Any:
@@ -87,21 +86,18 @@ def panel_targets() -> list[tuple[str, dict[str, Any]]]:
 def promql_queries() -> list[Query]:
     """Every PromQL expression: dashboard panels, recording rules, alert rule queries."""
     queries = [
-        Query(where, target["expr"], target["datasource"]["uid"])
-        for where, target in panel_targets()
-        if "expr" in target
+        Query(where, target["expr"]) for where, target in panel_targets() if "expr" in target
     ]
     for path in recording_rule_files():
         for group in load_yaml(path)["groups"]:
             queries.extend(
-                Query(f"{path.name} / {rule['record']}", rule["expr"], "rtep-prometheus")
-                for rule in group["rules"]
+                Query(f"{path.name} / {rule['record']}", rule["expr"]) for rule in group["rules"]
             )
     for rule in alert_rules():
         queries.extend(
-            Query(f"rules.yml / {rule['title']} / {data['refId']}", data["model"]["expr"], uid)
+            Query(f"rules.yml / {rule['title']} / {data['refId']}", data["model"]["expr"])
             for data in rule["data"]
-            if (uid := data["datasourceUid"]) != EXPRESSION_UID
+            if data["datasourceUid"] != EXPRESSION_UID
         )
     return queries
 
@@ -109,7 +105,7 @@ def promql_queries() -> list[Query]:
 def sql_queries() -> list[Query]:
     """Every PostgreSQL panel query of the dashboards."""
     return [
-        Query(where, target["rawSql"], target["datasource"]["uid"], target["format"])
+        Query(where, target["rawSql"], target["format"])
         for where, target in panel_targets()
         if "rawSql" in target
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from tests.observability.artifacts import (
     PROVISIONING,
     PROVISIONING_SCHEMAS,
     alert_rules,
+    expand_sql_macros,
     load_dashboard,
     load_yaml,
     panel_targets,
@@ -153,3 +155,15 @@ def test_alert_annotations_and_runbooks() -> None:
         assert all("$" not in value for value in annotations.values()), rule["uid"]
         anchor = annotations["runbook_url"].partition("#")[2]
         assert anchor.startswith("runbook-") and anchor in anchors, f"{rule['uid']}: {anchor}"
+
+
+def test_sql_macro_expansion_mirrors_grafana() -> None:
+    """The live SQL test expands macros as Grafana's PostgreSQL datasource does; unknown ones fail."""
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    sql = "SELECT $__timeGroupAlias(ts, '5m'), count(*) FROM t WHERE $__timeFilter(ts) GROUP BY 1"
+    assert expand_sql_macros(sql, start, end) == (
+        'SELECT floor(extract(epoch from ts)/300)*300 AS "time", count(*) FROM t '
+        "WHERE ts BETWEEN '2026-01-01T00:00:00+00:00' AND '2026-01-02T00:00:00+00:00' GROUP BY 1"
+    )
+    with pytest.raises(ValueError, match="unexpanded"):
+        expand_sql_macros("SELECT 1 WHERE $__unixEpochFilter(ts)", start, end)

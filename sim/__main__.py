@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         labels: TextIO | None = None
         if args.labels:
-            labels = stack.enter_context(open(args.labels, "w", encoding="utf-8"))
+            labels = stack.enter_context(open(args.labels, "w", encoding="utf-8", buffering=1))
         sender = Sender(brokers, topic, labels)
 
         def stop(_sig: int, _frame: FrameType | None) -> None:

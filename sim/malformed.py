@@ -12,9 +12,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
-from sim.events import iso
+from sim.events import dumps, iso
 
 REASONS: tuple[str, ...] = (
     "invalid_utf8", "invalid_json", "not_an_object", "missing_field", "wrong_type",
@@ -42,19 +40,15 @@ def corrupt(reason: str, rng: random.Random, event: Wire, end: float) -> bytes:
     return _BUILDERS[reason](rng, event, end)
 
 
-def _dumps(obj: object) -> bytes:
-    return orjson.dumps(obj)
-
-
 def _invalid_utf8(rng: random.Random, event: Wire, end: float) -> bytes:
-    raw = _dumps(event)
+    raw = dumps(event)
     at = raw.index(b'"userId":"') + len(b'"userId":"')
     bad = rng.choice((b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xe9t\xe9"))  # latin-1 "été"
     return raw[:at] + bad + raw[at:]
 
 
 def _invalid_json(rng: random.Random, event: Wire, end: float) -> bytes:
-    raw = _dumps(event)
+    raw = dumps(event)
     variant = rng.randrange(4)
     if variant == 0:  # truncated write
         return raw[: rng.randrange(1, len(raw) - 1)]
@@ -66,7 +60,7 @@ def _invalid_json(rng: random.Random, event: Wire, end: float) -> bytes:
 
 
 def _not_an_object(rng: random.Random, event: Wire, end: float) -> bytes:
-    return _dumps(rng.choice(([event], event["eventId"], 42, None, True, [])))
+    return dumps(rng.choice(([event], event["eventId"], 42, None, True, [])))
 
 
 def _missing_field(rng: random.Random, event: Wire, end: float) -> bytes:
@@ -74,7 +68,7 @@ def _missing_field(rng: random.Random, event: Wire, end: float) -> bytes:
         del event[rng.choice(("eventId", "type", "timestamp", "payload"))]
     else:
         del event["payload"][rng.choice(REQUIRED[event["type"]])]
-    return _dumps(event)
+    return dumps(event)
 
 
 def _wrong_type(rng: random.Random, event: Wire, end: float) -> bytes:
@@ -90,12 +84,12 @@ def _wrong_type(rng: random.Random, event: Wire, end: float) -> bytes:
         event["type"] = rng.choice((1, ["login"], True))
     else:
         event["eventId"] = rng.getrandbits(64)
-    return _dumps(event)
+    return dumps(event)
 
 
 def _unknown_type(rng: random.Random, event: Wire, end: float) -> bytes:
     event["type"] = rng.choice(("purchase", "signup", "Login", "page-view", "pageview", ""))
-    return _dumps(event)
+    return dumps(event)
 
 
 def _invalid_event_id(rng: random.Random, event: Wire, end: float) -> bytes:
@@ -103,7 +97,7 @@ def _invalid_event_id(rng: random.Random, event: Wire, end: float) -> bytes:
     event["eventId"] = rng.choice(
         (eid.replace("-", ""), "{" + eid + "}", eid[:-1], str(rng.randrange(10**9)), "n/a")
     )
-    return _dumps(event)
+    return dumps(event)
 
 
 def _invalid_timestamp(rng: random.Random, event: Wire, end: float) -> bytes:
@@ -118,17 +112,17 @@ def _invalid_timestamp(rng: random.Random, event: Wire, end: float) -> bytes:
             stamp.replace("T", "  "),
         )
     )
-    return _dumps(event)
+    return dumps(event)
 
 
 def _future_timestamp(rng: random.Random, event: Wire, end: float) -> bytes:
     event["timestamp"] = iso(end + rng.uniform(3600, 30 * 86400))  # a client clock days ahead
-    return _dumps(event)
+    return dumps(event)
 
 
 def _empty_user_id(rng: random.Random, event: Wire, end: float) -> bytes:
     event["payload"]["userId"] = ""
-    return _dumps(event)
+    return dumps(event)
 
 
 def _invalid_value(rng: random.Random, event: Wire, end: float) -> bytes:
@@ -139,15 +133,15 @@ def _invalid_value(rng: random.Random, event: Wire, end: float) -> bytes:
                             "duration": -round(rng.uniform(1, 900), 3)}  # fmt: skip
     else:  # a NUL character: valid JSON, not storable in PostgreSQL text
         event["payload"]["userId"] += "\u0000"
-    return _dumps(event)
+    return dumps(event)
 
 
 def _too_large(rng: random.Random, event: Wire, end: float) -> bytes:
     target = MAX_EVENT_BYTES + rng.randrange(1, 40_000)
     event["payload"]["notes"] = ""
-    padding = target - len(_dumps(event))
+    padding = target - len(dumps(event))
     event["payload"]["notes"] = ("lorem ipsum " * (padding // 12 + 1))[:padding]
-    return _dumps(event)
+    return dumps(event)
 
 
 def _empty_message(rng: random.Random, event: Wire, end: float) -> bytes:

@@ -8,7 +8,9 @@ characters in text or jsonb), so that nothing accepted can later fail a sink wri
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +25,9 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _ENVELOPE_FIELDS = frozenset({"eventId", "type", "timestamp", "payload"})
 _TYPES = frozenset(EVENT_TYPES)
 _DETAIL_MAX = 300
+# Only these can parse to a non-finite float: NaN/Infinity tokens (pydantic accepts them, RFC 8259
+# does not), exponents of 3+ digits, runs of 300+ digits. A cheap pre-filter for _has_non_finite.
+_MAYBE_NON_FINITE = re.compile(rb"NaN|Infinity|[eE][+-]?\d{3}|\d{300}")
 _WRONG_TYPE_ERRORS = frozenset(
     {
         "string_type",
@@ -82,8 +87,12 @@ def _to_event(
         obj: dict[str, Any] = WIRE_EVENT.validate_json(raw)  # type: ignore[assignment]
     except ValidationError:
         _raise_first_defect(raw)
-    if b"\\u0000" in raw:
+    if b"\\u0000" in raw and _has_nul(obj):  # the bytes test is a cheap pre-filter
         raise _Invalid(Reason.INVALID_VALUE, "NUL character (\\u0000) in a string: not storable")
+    if _MAYBE_NON_FINITE.search(raw) and _has_non_finite(obj):
+        raise _Invalid(
+            Reason.INVALID_JSON, "NaN, Infinity or a number beyond the float range: not JSON"
+        )
     event_id: str = obj["eventId"]
     if len(event_id) != 36 or not _UUID.fullmatch(event_id):
         raise _Invalid(
@@ -124,7 +133,35 @@ def _parse_timestamp(stamp: str) -> datetime:
         raise _Invalid(
             Reason.INVALID_TIMESTAMP, f"timestamp {stamp[:40]!r} has no zone (add Z or +00:00)"
         )
-    return ts.astimezone(UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before datetime.min in UTC
+        raise _Invalid(
+            Reason.INVALID_TIMESTAMP, f"timestamp {stamp[:40]!r} is out of range in UTC"
+        ) from None
+
+
+def _walk(value: object) -> Iterator[object]:
+    """Every key and value of a parsed JSON document (iterative: no recursion limit to hit)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        yield item
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _has_nul(obj: object) -> bool:
+    """A real NUL character in a key or string (not the six characters ``\\u0000``)."""
+    return any(isinstance(v, str) and "\x00" in v for v in _walk(obj))
+
+
+def _has_non_finite(obj: object) -> bool:
+    """A NaN or infinite float anywhere (PostgreSQL jsonb and JSON itself cannot hold it)."""
+    return any(isinstance(v, float) and not math.isfinite(v) for v in _walk(obj))
 
 
 def _raise_first_defect(raw: bytes) -> None:

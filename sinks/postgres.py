@@ -25,6 +25,7 @@ from typing import Any, ClassVar, NamedTuple
 import psycopg
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from operators.model import Event, Rejection
 from rtep.metrics import EVENT_LATENCY, EVENTS_STORED, SINK_WRITE_SECONDS
@@ -134,6 +135,11 @@ WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped
 """
 
 
+# A server that vanishes without closing the socket (host down, network cut) is noticed within
+# about 25 s instead of the kernel's two hours, and the retry policy takes over.
+_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+
+
 class Statements(NamedTuple):
     """What one partition executes for its table (built once per connection)."""
 
@@ -217,7 +223,8 @@ class PostgresPartition(StatelessSinkPartition[Any]):
         """The open connection, or a new one with its staging table (and, once, the SQL)."""
         if self._conn is None or self._conn.closed or self._sql is None:
             conn = psycopg.connect(
-                self._dsn, autocommit=True, connect_timeout=self._connect_timeout
+                make_conninfo(self._dsn, connect_timeout=self._connect_timeout, **_KEEPALIVE),
+                autocommit=True,
             )
             try:
                 if self._sql is None:

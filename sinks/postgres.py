@@ -2,8 +2,8 @@
 
 Every sink here works the same way (``PostgresSink``), configured by a ``TableSpec``:
 one transaction per ``write_batch``; rows de-duplicated within the batch by the table's natural
-key (the last one wins, since PostgreSQL refuses one statement touching a key twice); ``COPY``
-into a per-connection TEMP staging table (``ON COMMIT DELETE ROWS``); then one
+key (the last one wins, since PostgreSQL refuses one statement touching a key twice); binary
+``COPY`` into a per-connection TEMP staging table (``ON COMMIT DELETE ROWS``); then one
 ``INSERT … SELECT … ON CONFLICT`` into the table. Facts use ``DO NOTHING``; aggregates
 (sessions, alerts, rollups) use ``DO UPDATE`` overwriting with the new values (last write wins,
 rows that would not change are skipped). Connection loss is retried by ``sinks.retry`` with

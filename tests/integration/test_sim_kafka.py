@@ -5,18 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 from confluent_kafka.admin import AdminClient
 
 from rtep.embedded import EmbeddedBroker
-from tests.harness import ROOT, read_topic
+from tests.harness import ROOT, read_topic, wait_until
 
 N = 5000
 
@@ -104,3 +105,43 @@ def test_same_seed_and_start_send_the_same_bytes(broker: EmbeddedBroker) -> None
     )
     assert first == second
     assert len(first) == 800
+
+
+def test_endless_run_stops_cleanly_on_ctrl_c(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """Scenario: `--count 0` in real time, interrupted with SIGINT once messages flow.
+
+    We expect: exit 0, a summary marked interrupted whose count is exactly what the topic holds,
+    and timestamps that follow the wall clock (none in the future)."""
+    topic = f"t{uuid.uuid4().hex[:8]}.events"
+    labels_file = tmp_path / "labels.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RTEP_")}
+    env.update(RTEP_KAFKA_BROKERS=broker.bootstrap, RTEP_EVENTS_TOPIC=topic, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim", "--count", "0", "--rate", "100", "--users", "200",
+         "--seed", "3", "--malformed-share", "0.02", "--labels", str(labels_file)],
+        env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(
+            lambda: labels_file.exists() and labels_file.stat().st_size > 0,
+            timeout=60,
+            what="the simulator to send its first labelled messages",
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr[-2000:]
+    summary = json.loads(labels_file.read_text().splitlines()[-1])
+    assert summary["kind"] == "summary" and summary["interrupted"]
+    records = read_topic(broker.bootstrap, topic)
+    assert len(records) == summary["messages"] > 0
+    malformed = {
+        lab["sha256"]
+        for lab in map(json.loads, labels_file.read_text().splitlines())
+        if lab["kind"] == "malformed"
+    }
+    now = datetime.now(UTC)
+    valid = [r for r in records if hashlib.sha256(r.value or b"").hexdigest() not in malformed]
+    assert valid
+    for rec in valid:
+        assert datetime.fromisoformat(orjson.loads(rec.value or b"")["timestamp"]) <= now

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
 from operators.model import Event
-from operators.state import ClockSnapshot, ShardClock
+from operators.state import ClockSnapshot, ShardClock, minus
 
 if TYPE_CHECKING:
     from rtep.settings import Settings
@@ -117,7 +117,7 @@ class Deduplicator:
         watermark = self._clock.watermark(now)
         if watermark is None:
             return
-        horizon_start = watermark - self.params.horizon
+        horizon_start = minus(watermark, self.params.horizon)
         order, seen = self._order, self._seen
         while order and order[0][0] < horizon_start:
             seen.discard(order.popleft()[1])

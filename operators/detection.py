@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from operators.model import Event
-from operators.state import ClockSnapshot, ExpiryQueue, ShardClock
+from operators.state import ClockSnapshot, ExpiryQueue, ShardClock, minus
 
 if TYPE_CHECKING:
     from rtep.settings import Settings
@@ -211,7 +211,7 @@ class BurstTracker:
             entries.insert(bisect.bisect_right(entries, entry), entry)
         if counts is not None:
             counts[member] += 1
-        horizon = entries[-1][0] - window
+        horizon = minus(entries[-1][0], window)
         while entries[0][0] < horizon:
             old = entries.popleft()
             if counts is not None:
@@ -223,7 +223,11 @@ class BurstTracker:
             while len(entries) > self.threshold:
                 entries.popleft()
         inc = sub.incident
-        if inc is not None and ts <= inc.window_end + window and ts >= inc.window_start - window:
+        if (
+            inc is not None
+            and ts <= inc.window_end + window
+            and ts >= minus(inc.window_start, window)
+        ):
             inc.event_count += 1
             if ts > inc.window_end:
                 inc.window_end = ts

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Hashable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 In = TypeVar("In")
@@ -28,6 +28,16 @@ MIN_TICK = timedelta(seconds=1)
 """``next_tick`` is never closer than this to the last ``now``: no busy loop (bytewax #578)."""
 
 EPSILON = timedelta(microseconds=1)
+_MIN = datetime.min.replace(tzinfo=UTC)
+
+
+def minus(ts: datetime, delta: timedelta) -> datetime:
+    """``ts - delta``, saturating at the first representable instant instead of raising.
+
+    A valid event may carry any past timestamp (0001-01-01T00:00:00Z included): subtracting a
+    window or a lateness from it must not raise OverflowError and stop the flow.
+    """
+    return ts - delta if ts - _MIN > delta else _MIN
 
 
 class ShardLogic(Protocol[In, Out]):
@@ -85,13 +95,13 @@ class ShardClock:
             return None
         idle = now - self._wall_at_max
         idle = max(idle, timedelta(0))
-        return self._max_ts - self.lateness + idle
+        return minus(self._max_ts, self.lateness) + idle
 
     def tick_for(self, expiry: datetime | None) -> datetime | None:
         """Wall time at which the watermark passes ``expiry`` if event time follows wall time."""
         if expiry is None or self._max_ts is None or self._wall_at_max is None:
             return None
-        wall = self._wall_at_max + (expiry - (self._max_ts - self.lateness)) + EPSILON
+        wall = self._wall_at_max + (expiry - minus(self._max_ts, self.lateness)) + EPSILON
         floor = (self.last_now or self._wall_at_max) + MIN_TICK
         return wall if wall > floor else floor
 

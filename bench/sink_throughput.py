@@ -88,7 +88,9 @@ def main() -> None:
             conn.execute("TRUNCATE rtep.events")
             sink = timed(part.write_batch, events, batch)
             replay = timed(part.write_batch, events, batch)
-            print(f"{batch:>6} {raw:>10,.0f}/s {sink:>10,.0f}/s {sink / raw:>6.2f} {replay:>10,.0f}/s")
+            print(
+                f"{batch:>6} {raw:>10,.0f}/s {sink:>10,.0f}/s {sink / raw:>6.2f} {replay:>10,.0f}/s"
+            )
         part.close()
 
 

@@ -19,7 +19,8 @@ Every write is an overwrite of the latest value, so replays are harmless.
 Redis is a cache of PostgreSQL, so an outage must not stop the pipeline: a failed batch is
 counted (``rtep_sink_errors_total{sink="redis"}``), logged, and its ops kept in a bounded "dirty"
 map (latest value per key) that is written before the next batch once Redis answers again
-(catch-up). While Redis is down, writes are attempted at most every ``retry_interval_seconds``.
+(catch-up). While Redis is down every batch tries again, except after a slow failure (a timeout):
+then attempts are spaced by ``retry_interval_seconds``.
 What can be lost is documented in docs/sinks.md ("Redis catch-up").
 """
 
@@ -46,6 +47,7 @@ from sinks.retry import REDIS
 
 log = get_logger("rtep.sinks.redis")
 SINK = "redis"
+_SLOW_FAILURE_SECONDS = 0.1
 
 # Write the user's fields unless the stored last_seen is newer (ISO strings of one fixed format
 # compare like the times they denote).
@@ -182,6 +184,8 @@ class RedisPartition(StatelessSinkPartition[Event | Session | Alert | RollupRow]
         self._count_key = config.prefix + "counts:{type}:{minute:%Y%m%d%H%M}"
         self._pending = Ops()
         self._next_attempt = 0.0
+        self._down_since: float | None = None
+        self._last_log = 0.0
 
     @property
     def dirty(self) -> int:
@@ -199,21 +203,36 @@ class RedisPartition(StatelessSinkPartition[Event | Session | Alert | RollupRow]
         try:
             self._send(self._pending)
         except REDIS.transient as exc:
-            SINK_ERRORS.labels(sink=SINK).inc()
-            self._next_attempt = time.monotonic() + self.config.retry_interval_seconds
-            log.warning(
-                "Redis unavailable: keeping the latest value per key for catch-up",
-                pending_keys=len(self._pending), error=str(exc).splitlines()[0] if str(exc) else "",
-                fix=REDIS.fix,
-            )
-            self._trim()
+            self._failed(exc, time.perf_counter() - started)
             return
         SINK_WRITE_SECONDS.labels(sink=SINK).observe(time.perf_counter() - started)
         EVENTS_STORED.labels(sink=SINK).inc(len(self._pending))
-        if self._next_attempt:
+        if self._down_since is not None:
             log.info("Redis back: caught up", keys=len(self._pending))
+            self._down_since = None
             self._next_attempt = 0.0
         self._pending = Ops()
+
+    def _failed(self, exc: BaseException, took: float) -> None:
+        """Count the miss, keep the pending writes (bounded), back off only if failing is slow.
+
+        A refused connection fails in a millisecond, so every batch retries (no batch is held
+        back longer than needed); a timeout costs ``socket_timeout``, so those attempts are
+        spaced by ``retry_interval_seconds``. Logged at the first failure, then every 10 s.
+        """
+        SINK_ERRORS.labels(sink=SINK).inc()
+        now = time.monotonic()
+        if took >= _SLOW_FAILURE_SECONDS:
+            self._next_attempt = now + self.config.retry_interval_seconds
+        if self._down_since is None or now - self._last_log >= 10:
+            self._down_since = self._down_since or now
+            self._last_log = now
+            log.warning(
+                "Redis unavailable: keeping the latest value per key for catch-up",
+                pending_keys=len(self._pending), down_s=round(now - self._down_since, 1),
+                error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__, fix=REDIS.fix,
+            )  # fmt: skip
+        self._trim()
 
     def close(self) -> None:
         """Try the pending writes once more (finite input ends here), then close the client.

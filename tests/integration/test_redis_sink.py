@@ -100,9 +100,7 @@ def test_outage_does_not_block_and_is_caught_up_afterwards() -> None:
     We expect: writes during the outage return at once and are counted as errors; the first
     batch after it writes the latest value of every key touched during the outage."""
     with private_redis() as server:
-        part: RedisPartition = RedisSink(
-            server.url, prefix="rtep:", retry_interval_seconds=0
-        ).build("redis", 0, 1)
+        part: RedisPartition = RedisSink(server.url, prefix="rtep:").build("redis", 0, 1)
         part.write_batch([make_event(0, user_id="before")])
         server.stop()
 
@@ -154,3 +152,23 @@ def test_close_writes_what_is_pending() -> None:
         server.start()
         part.close()
         assert server.client().hget("rtep:user:ann", "last_page") == "/p/1"
+
+
+def test_slow_failures_are_spaced_out() -> None:
+    """Scenario: Redis hangs (commands time out) instead of refusing connections.
+    We expect: after one timed-out attempt, batches within ``retry_interval_seconds`` are only
+    kept for catch-up (no attempt, no wait), so a hung Redis cannot slow the pipeline down."""
+    with private_redis() as server:
+        part: RedisPartition = RedisSink(
+            server.url, prefix="rtep:", socket_timeout=0.2, retry_interval_seconds=60
+        ).build("redis", 0, 1)
+        part.write_batch([make_event(0)])
+        server.client().client_pause(5000)
+        misses = errors()
+        part.write_batch([make_event(1)])  # times out after 0.2 s
+        started = time.monotonic()
+        for i in range(2, 50):
+            part.write_batch([make_event(i, user_id=f"x{i}")])
+        assert time.monotonic() - started < 0.5
+        assert errors() - misses == 1
+        assert part.dirty > 40

@@ -11,6 +11,7 @@ on ``alert_id`` (same id = same incident, latest version wins) for alerts.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -25,6 +26,9 @@ from sinks.codec import alert_json
 from sinks.retry import KAFKA, RetriableKafkaError, RetryPolicy
 
 Headers = list[tuple[str, str | bytes | None]]
+PRODUCER_MAX_BYTES = 1_000_000
+"""librdkafka's default ``message.max.bytes`` (when RTEP_KAFKA_EXTRA_CONFIG does not set it)."""
+_MARGIN = 1024  # record and batch framing around key, value and headers
 KafkaMessage = tuple[bytes | None, bytes, Headers]
 
 
@@ -39,6 +43,25 @@ def dlq_message(rejection: Rejection) -> KafkaMessage:
         ("rtep.source.offset", str(src.offset).encode()),
     ]
     return None, rejection.raw, headers
+
+
+def fit(message: KafkaMessage, limit: int) -> KafkaMessage:
+    """``message``, or, when its value would exceed the producer's ``message.max.bytes``, the same
+    message with an empty value and headers ``rtep.truncated`` (the original size) and
+    ``rtep.sha256``.
+
+    Why: the producer refuses such a message permanently, which would stop the flow and, replayed
+    after the restart, stop it again: one oversized input (the broker accepted it on the events
+    topic) must not stop the pipeline. The full bytes of a dead letter stay in
+    ``rtep.rejected_events.raw`` (same source topic/partition/offset). Raise
+    ``message.max.bytes`` in RTEP_KAFKA_EXTRA_CONFIG to carry big values on the topic itself.
+    """
+    key, value, headers = message
+    if len(value) + sum(len(k) + len(v or b"") for k, v in headers) + _MARGIN <= limit:
+        return message
+    digest = hashlib.sha256(value).hexdigest()
+    extra: Headers = [("rtep.truncated", str(len(value)).encode()), ("rtep.sha256", digest)]
+    return key, b"", [*headers, *extra]
 
 
 def alert_message(alert: Alert) -> KafkaMessage:
@@ -93,7 +116,8 @@ class KafkaTopicPartition(StatelessSinkPartition[Any]):
         """Produce every item and wait for all acknowledgements; retry undelivered ones."""
         if not items:
             return
-        messages = [self.config.encode(item) for item in items]
+        limit = int(self.config.config.get("message.max.bytes", PRODUCER_MAX_BYTES))
+        messages = [fit(self.config.encode(item), limit) for item in items]
         with SINK_WRITE_SECONDS.labels(sink=self.config.sink).time():
             self.config.retry.call(
                 lambda: self._deliver(messages), backend=KAFKA, sink=self.config.sink

@@ -85,7 +85,7 @@ def wait_all_stored(
     stack: Stack, workload: Workload, proc: subprocess.Popen[bytes] | None, timeout: float = 180
 ) -> None:
     """Poll until every expected event and rejection is in PostgreSQL (the pipeline still up)."""
-    target = (len(workload.expected_ids), len(workload.reasons))
+    target = (len(workload.expected_ids), workload.rejections)
 
     def done() -> bool:
         assert proc is None or proc.poll() is None, f"pipeline exited:\n{stack.pipeline_log()}"

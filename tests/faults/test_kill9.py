@@ -89,7 +89,7 @@ def test_five_kill9_lose_nothing_and_store_nothing_twice(stack: Stack, n: int) -
     finally:
         assert stop_process(proc) == 0, stack.pipeline_log()
     result = assert_conservation(stack, workload, dlq="repeats")
-    assert counts(stack) == (len(workload.expected_ids), len(workload.reasons))
+    assert counts(stack) == (len(workload.expected_ids), workload.rejections)
     record_figures(
         "kill9", crashes=KILLS, produced=result.produced, stored=result.stored,
         duplicates_sent=result.duplicates, dead_letters=result.dead_letters,

@@ -52,8 +52,14 @@ class Workload:
         return sum(m.truth == DUPLICATE for m in self.messages)
 
     @property
+    def rejections(self) -> int:
+        """Messages that must be rejected (several may share the same bytes, e.g. tombstones)."""
+        return sum(m.truth not in (VALID, DUPLICATE) for m in self.messages)
+
+    @property
     def reasons(self) -> dict[bytes, str]:
-        """Expected rejection reason by the (unique) bytes of each malformed message."""
+        """Expected rejection reason by the bytes of each malformed message (equal bytes must
+        share a reason)."""
         return {m.value or b"": m.truth for m in self.messages if m.truth not in (VALID, DUPLICATE)}
 
 

@@ -94,10 +94,16 @@ def _page_view(name: str, more: str) -> bytes:
 
 def _wrong_types() -> Iterator[Poison]:
     """A wrong JSON type in every field of every event type."""
-    envelope = {"eventId": 12345, "type": ["page_view"], "timestamp": 1700000000, "payload": "x"}
+    envelope: dict[str, object] = {
+        "eventId": 12345,
+        "type": ["page_view"],
+        "timestamp": 1700000000,
+        "payload": "x",
+    }
     for field, value in envelope.items():
-        yield Poison(f"wrong-{field}", _json(f"wrong-{field}", **{field: value}), "wrong_type")
-    per_type = {
+        name = f"wrong-{field}"
+        yield Poison(name, orjson.dumps({**_event(name), field: value}), "wrong_type")
+    per_type: dict[str, dict[str, object]] = {
         "login": {"userId": 7, "ip": 10, "device": None, "success": "true", "failureReason": 3},
         "logout": {"userId": True, "ip": [], "duration": "10"},
         "page_view": {"userId": {}, "page": 1.5, "referrer": 9, "device": False},

@@ -155,6 +155,13 @@ def assert_conservation(
     return Conservation(len(sent), len(stored), workload.duplicates, len(rejected), repeats)
 
 
+def full_log(stack: Stack) -> str:
+    """The pipeline's whole output (``Stack.pipeline_log`` keeps only the tail, where Rust
+    backtraces can push out the line that says why the flow stopped)."""
+    path = stack.workdir / "pipeline.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
 def record_figures(scenario: str, **figures: object) -> None:
     """Append a scenario's figures to .run/fault-figures.jsonl (docs/guarantees.md quotes them)."""
     FIGURES.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from rtep.embedded import free_port
 from tests.faults.support import (
     assert_conservation,
     counts,
+    full_log,
     heavy_variant,
     metric,
     produce_messages,
@@ -106,7 +107,7 @@ def test_postgres_down_for_good_fails_loudly_then_recovers(
     finally:
         stop_process(proc)
     took = time.monotonic() - stopped_at
-    log = stack.pipeline_log()
+    log = full_log(stack)
     assert code != 0, log
     assert "PostgreSQL unavailable" in log and "RTEP_DATABASE_URL" in log, log
     assert "RTEP_SINK_MAX_RETRY_SECONDS" in log, log

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -47,6 +49,7 @@ class Env:
     workdir: Path
     redis_prefix: str
     fetch_wait_ms: int
+    rtep_env: dict[str, str]
 
 
 def launch(system: str, env: Env, topic: str, dsn: str) -> Any:
@@ -59,9 +62,15 @@ def launch(system: str, env: Env, topic: str, dsn: str) -> Any:
     if system == "rtep":
         topics = {"RTEP_DLQ_TOPIC": f"{topic}.dlq", "RTEP_ALERTS_TOPIC": f"{topic}.alerts"}
         consumer = json.dumps({"fetch.wait.max.ms": str(env.fetch_wait_ms)})
-        return stack.start_pipeline(
-            RTEP_METRICS_PORT=str(free_port()), RTEP_KAFKA_EXTRA_CONFIG=consumer, **topics
+        port = free_port()
+        proc = stack.start_pipeline(
+            RTEP_METRICS_PORT=str(port),
+            RTEP_KAFKA_EXTRA_CONFIG=consumer,
+            **topics,
+            **env.rtep_env,
         )
+        proc.metrics_port = port  # type: ignore[attr-defined]
+        return proc
     python, module = {
         "raw": (str(ROOT / ".venv/bin/python"), "bench.raw"),
         "peer": (peer_env.python(), "bench.peer_quix"),
@@ -152,6 +161,7 @@ def throughput(system: str, env: Env, topic: str, target: int) -> dict[str, Any]
         conn.autocommit = True
         progress = wait_stored(conn, target, proc)
         res = resources()
+        sinks = sink_seconds(proc.metrics_port) if system == "rtep" else {}
     rows = progress.rows
     per_k = 1000 / max(rows, 1)
     result = {
@@ -166,8 +176,18 @@ def throughput(system: str, env: Env, topic: str, target: int) -> dict[str, Any]
     }
     for name in ("pipeline", "postgres", "broker"):
         result[f"cpu_s_per_1k_{name}"] = round(res[f"cpu_s_{name}"] * per_k, 4)
+    if sinks:
+        result["sink_write_seconds"] = sinks
     print(f"  {system}: {json.dumps(result)}", flush=True)
     return result
+
+
+def sink_seconds(port: int) -> dict[str, float]:
+    """Seconds rtep spent in each sink's writes (``rtep_sink_write_seconds_sum{sink}``)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    found = re.findall(r'^rtep_sink_write_seconds_sum\{sink="([^"]+)"\} (\S+)$', text, re.M)
+    return {sink: round(float(value), 2) for sink, value in found}
 
 
 def latency(system: str, env: Env, rate: int, seconds: float) -> dict[str, Any]:
@@ -205,20 +225,21 @@ def latency(system: str, env: Env, rate: int, seconds: float) -> dict[str, Any]:
 
 
 @contextmanager
-def environment(fetch_wait_ms: int) -> Iterator[Env]:
+def environment(args: argparse.Namespace) -> Iterator[Env]:
     """A broker, a scratch directory and a Redis prefix, all cleaned up afterwards."""
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rtep-bench-")))
         broker = stack.enter_context(EmbeddedBroker(log_path=workdir / "broker.log"))
         binary = Path(broker_binary()).name
         pid = next(p.pid for p in psutil.Process().children() if Path(p.exe()).name == binary)
-        yield Env(broker, pid, workdir, stack.enter_context(redis_prefix()), fetch_wait_ms)
+        yield Env(broker, pid, workdir, stack.enter_context(redis_prefix()), args.fetch_wait_ms,
+                  dict(kv.split("=", 1) for kv in args.rtep_env))  # fmt: skip
 
 
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
     """Backlog throughput and paced latency for each system; the ratios."""
     systems = [s for s in SYSTEMS if s in args.systems]
-    with environment(args.fetch_wait_ms) as env:
+    with environment(args) as env:
         topic = "bench.backlog"
         ensure_topics(env.broker.bootstrap, {topic: 4})
         started = time.monotonic()
@@ -238,6 +259,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         "machine": report.machine(),
         "input": {"source": source, **want.__dict__, "partitions": 4},
         "consumer_config": {"fetch.wait.max.ms": args.fetch_wait_ms},
+        "rtep_env": args.rtep_env,
         "throughput": runs,
         "latency": lat,
         "ratios": report.ratios(runs),
@@ -246,7 +268,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_rss(args: argparse.Namespace) -> dict[str, Any]:
     """rtep's RSS after 1 M and after 5 M events of the same user population."""
-    with environment(args.fetch_wait_ms) as env:
+    with environment(args) as env:
         topic = "bench.rss"
         ensure_topics(env.broker.bootstrap, {topic: 4})
         points = []
@@ -289,6 +311,13 @@ def main() -> None:
         default=20,
         help="fetch.wait.max.ms for every consumer (the embedded broker holds each fetch this "
         "long even when data is waiting; librdkafka's default 500 adds ~100 ms to every system)",
+    )
+    parser.add_argument(
+        "--rtep-env",
+        nargs="*",
+        default=[],
+        metavar="RTEP_X=V",
+        help="settings for the rtep run (experiments), e.g. RTEP_KAFKA_BATCH_SIZE=5000",
     )
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
     parser.add_argument("--rss", action="store_true", help="RSS flatness: 1 M then 5 M events")

@@ -26,8 +26,9 @@ _ENVELOPE_FIELDS = frozenset({"eventId", "type", "timestamp", "payload"})
 _TYPES = frozenset(EVENT_TYPES)
 _DETAIL_MAX = 300
 # Only these can parse to a non-finite float: NaN/Infinity tokens (pydantic accepts them, RFC 8259
-# does not), exponents of 3+ digits, runs of 300+ digits. A cheap pre-filter for _has_non_finite.
-_MAYBE_NON_FINITE = re.compile(rb"NaN|Infinity|[eE][+-]?\d{3}|\d{300}")
+# does not), exponents of 3+ digits that end a number (so hex such as "e123" inside a UUID does not
+# match), runs of 300+ digits. A cheap pre-filter for _has_non_finite.
+_MAYBE_NON_FINITE = re.compile(rb"NaN|Infinity|[eE][+-]?\d{3,}\s*[,}\]]|\d{300}")
 _WRONG_TYPE_ERRORS = frozenset(
     {
         "string_type",

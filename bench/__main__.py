@@ -46,6 +46,7 @@ class Env:
 
     broker: EmbeddedBroker
     broker_pid: int
+    redis_pid: int | None
     workdir: Path
     redis_prefix: str
     fetch_wait_ms: int
@@ -136,6 +137,7 @@ def measured(
     with fresh_database("rtep_bench") as dsn:
         sampler = BackendSampler(dsn).start()
         broker_cpu = cpu_seconds(env.broker_pid) or 0.0
+        redis_cpu = (cpu_seconds(env.redis_pid) or 0.0) if env.redis_pid else 0.0
         proc = launch(system, env, topic, dsn)
 
         def resources() -> dict[str, float]:
@@ -143,6 +145,9 @@ def measured(
                 "cpu_s_pipeline": cpu_seconds(proc.pid) or 0.0,
                 "cpu_s_postgres": sampler.stop(),
                 "cpu_s_broker": (cpu_seconds(env.broker_pid) or 0.0) - broker_cpu,
+                "cpu_s_redis": (cpu_seconds(env.redis_pid) or 0.0) - redis_cpu
+                if env.redis_pid
+                else 0.0,
                 "peak_rss_mb": memory_mb(proc.pid, "VmHWM") or 0.0,
                 "rss_mb": memory_mb(proc.pid, "VmRSS") or 0.0,
             }
@@ -174,7 +179,7 @@ def throughput(system: str, env: Env, topic: str, target: int) -> dict[str, Any]
         "events_per_s": round(progress.rate()),
         "peak_rss_mb": round(res["peak_rss_mb"], 1),
     }
-    for name in ("pipeline", "postgres", "broker"):
+    for name in ("pipeline", "postgres", "broker", "redis"):
         result[f"cpu_s_per_1k_{name}"] = round(res[f"cpu_s_{name}"] * per_k, 4)
     if sinks:
         result["sink_write_seconds"] = sinks
@@ -232,8 +237,18 @@ def environment(args: argparse.Namespace) -> Iterator[Env]:
         broker = stack.enter_context(EmbeddedBroker(log_path=workdir / "broker.log"))
         binary = Path(broker_binary()).name
         pid = next(p.pid for p in psutil.Process().children() if Path(p.exe()).name == binary)
-        yield Env(broker, pid, workdir, stack.enter_context(redis_prefix()), args.fetch_wait_ms,
-                  dict(kv.split("=", 1) for kv in args.rtep_env))  # fmt: skip
+        redis_pid = next(
+            (p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "redis-server"), None
+        )
+        yield Env(
+            broker,
+            pid,
+            redis_pid,
+            workdir,
+            stack.enter_context(redis_prefix()),
+            args.fetch_wait_ms,
+            dict(kv.split("=", 1) for kv in args.rtep_env),
+        )
 
 
 def run_all(args: argparse.Namespace) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def _table(result: dict[str, Any]) -> str:
         f"Python {m['python']}. Input: {result['input']['messages']:,} messages "
         f"({result['input']['source']}), {result['input']['partitions']} partitions.",
         "",
-        "| system | events/s to PostgreSQL | CPU s / 1k events: pipeline · postgres · broker "
+        "| system | events/s to PostgreSQL | CPU s / 1k events: pipeline · postgres · broker · redis "
         "| peak RSS (MiB) | p50 / p99 latency (ms) |",
         "|---|---:|---|---:|---:|",
     ]
@@ -55,7 +55,8 @@ def _table(result: dict[str, Any]) -> str:
         done = "" if run["complete"] else f" (incomplete: {run['stored']:,}/{run['target']:,})"
         lines.append(
             f"| {name} | {run['events_per_s']:,}{done} | {run['cpu_s_per_1k_pipeline']:.3f} · "
-            f"{run['cpu_s_per_1k_postgres']:.3f} · {run['cpu_s_per_1k_broker']:.3f} "
+            f"{run['cpu_s_per_1k_postgres']:.3f} · {run['cpu_s_per_1k_broker']:.3f} · "
+            f"{run.get('cpu_s_per_1k_redis', 0):.3f} "
             f"| {run['peak_rss_mb']:.0f} | {latency} |"
         )
     if result["latency"]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Self
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Self
 
 from operators.model import Event
 from operators.state import ClockSnapshot, ShardClock, minus
@@ -13,7 +14,10 @@ from operators.state import ClockSnapshot, ShardClock, minus
 if TYPE_CHECKING:
     from rtep.settings import Settings
 
-DedupSnapshot = tuple[ClockSnapshot, tuple[tuple[datetime, str], ...], int]
+# (clock, arrival-ordered event times as float64 epoch seconds, the ids joined by "\n", dupes).
+# Flat bytes and one string: a snapshot of 300k ids pickles in milliseconds instead of ~0.4 s
+# for a tuple of (datetime, str) pairs, and it is taken at every Bytewax snapshot interval.
+DedupSnapshot = tuple[ClockSnapshot, bytes, str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +54,15 @@ class Deduplicator:
         self.params = params
         self._clock = ShardClock(params.lateness)
         self._seen: set[str] = set()
-        self._order: deque[tuple[datetime, str]] = deque()
+        self._times: deque[float] = deque()  # epoch seconds, arrival order (parallel to _ids)
+        self._ids: deque[str] = deque()
         self.duplicates = 0
 
     def on_batch(self, items: list[Event], now: datetime) -> list[Event]:
         """The events of ``items`` whose id was not seen, in order."""
         clock = self._clock
         clock.advance(now)
-        seen, order, observe = self._seen, self._order, clock.observe
+        seen, times, ids, observe = self._seen, self._times, self._ids, clock.observe
         out: list[Event] = []
         for event in items:
             eid = event.event_id
@@ -66,11 +71,12 @@ class Deduplicator:
                 continue
             observe(event.ts, now)
             seen.add(eid)
-            order.append((event.ts, eid))
+            times.append(event.ts.timestamp())
+            ids.append(eid)
             out.append(event)
-        excess = len(order) - self.params.max_ids
-        for _ in range(excess):
-            seen.discard(order.popleft()[1])
+        for _ in range(len(ids) - self.params.max_ids):
+            times.popleft()
+            seen.discard(ids.popleft())
         self._expire(now)
         return out
 
@@ -82,26 +88,33 @@ class Deduplicator:
 
     def next_tick(self) -> datetime | None:
         """When the oldest remembered id would be forgotten."""
-        if not self._order:
+        if not self._times:
             return None
-        return self._clock.tick_for(self._order[0][0] + self.params.horizon)
+        oldest = datetime.fromtimestamp(self._times[0], UTC)
+        return self._clock.tick_for(oldest + self.params.horizon)
 
     def is_empty(self) -> bool:
         """No id remembered."""
-        return not self._order
+        return not self._ids
 
     def snapshot(self) -> DedupSnapshot:
-        """Picklable immutable copy."""
-        return (self._clock.snapshot(), tuple(self._order), self.duplicates)
+        """Picklable immutable copy (compact: see ``DedupSnapshot``)."""
+        times = array("d", self._times).tobytes()
+        return (self._clock.snapshot(), times, "\n".join(self._ids), self.duplicates)
 
     @classmethod
-    def restore(cls, snapshot: DedupSnapshot, params: DedupParams) -> Self:
-        """Rebuild from ``snapshot``."""
+    def restore(cls, snapshot: Any, params: DedupParams) -> Self:
+        """Rebuild from ``snapshot`` (also the older (clock, ((ts, id), ...), dupes) form)."""
         self = cls(params)
         self._clock = ShardClock.restore(snapshot[0])
-        self._order.extend(snapshot[1])
-        self._seen.update(eid for _, eid in snapshot[1])
-        self.duplicates = snapshot[2]
+        if len(snapshot) == 3:  # written before the compact form: ((datetime, id), ...)
+            self._times.extend(ts.timestamp() for ts, _ in snapshot[1])
+            self._ids.extend(eid for _, eid in snapshot[1])
+        else:
+            self._times.extend(array("d", snapshot[1]))
+            self._ids.extend(snapshot[2].split("\n") if snapshot[2] else ())
+        self._seen.update(self._ids)
+        self.duplicates = snapshot[-1]
         return self
 
     def take_duplicate_count(self) -> int:
@@ -111,13 +124,14 @@ class Deduplicator:
 
     def ids(self) -> int:
         """Ids currently remembered."""
-        return len(self._order)
+        return len(self._ids)
 
     def _expire(self, now: datetime) -> None:
         watermark = self._clock.watermark(now)
         if watermark is None:
             return
-        horizon_start = minus(watermark, self.params.horizon)
-        order, seen = self._order, self._seen
-        while order and order[0][0] < horizon_start:
-            seen.discard(order.popleft()[1])
+        horizon_start = minus(watermark, self.params.horizon).timestamp()
+        times, ids, seen = self._times, self._ids, self._seen
+        while times and times[0] < horizon_start:
+            times.popleft()
+            seen.discard(ids.popleft())

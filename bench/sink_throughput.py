@@ -8,10 +8,13 @@ dataflow does. Reports, does not assert.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -50,12 +53,31 @@ def make_events(count: int) -> list[Event]:
     return out
 
 
-def timed(write: Callable[[list[Event]], None], events: list[Event], batch: int) -> float:
+def cpu_seconds(backend_pid: int) -> float:
+    """CPU time of this process plus of the PostgreSQL backend serving it (same machine)."""
+    fields = Path(f"/proc/{backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    return time.process_time() + ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Rows per wall-clock second and per CPU second (client + server backend)."""
+
+    wall: float
+    cpu: float
+
+
+def timed(
+    write: Callable[[list[Event]], None], events: list[Event], batch: int, backend_pid: int
+) -> Rate:
     """Rows/s of ``write`` over ``events`` in batches of ``batch``."""
+    cpu = cpu_seconds(backend_pid)
     started = time.perf_counter()
     for k in range(0, len(events), batch):
         write(events[k : k + batch])
-    return len(events) / (time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    return Rate(len(events) / wall, len(events) / (cpu_seconds(backend_pid) - cpu))
 
 
 def raw_copy(conn: psycopg.Connection[tuple[object, ...]]) -> Callable[[list[Event]], None]:
@@ -80,16 +102,24 @@ def main() -> None:
     events = make_events(args.events)
     with fresh_database("rtep_bench") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         part = EventsSink(dsn).build("bench", 0, 1)
-        print(f"{args.events:,} events per run, one transaction per batch")
-        print(f"{'batch':>6} {'raw COPY':>12} {'EventsSink':>12} {'ratio':>6} {'replay':>12}")
+        part.write_batch(make_events(args.events + 1)[-1:])  # connect before measuring
+        sink_pid = part.backend_pid
+        assert sink_pid is not None
+        print(f"{args.events:,} events per run, one transaction per batch; rows/s wall-clock,")
+        print("and rows per CPU-second of client + PostgreSQL backend (independent of other load)")
+        print(
+            f"{'batch':>6} {'raw COPY':>10} {'EventsSink':>10} {'ratio':>5} {'replay':>10}"
+            f" {'raw/cpu-s':>10} {'sink/cpu-s':>10}"
+        )
         for batch in (1000, 5000):
             conn.execute("TRUNCATE rtep.events")
-            raw = timed(raw_copy(conn), events, batch)
+            raw = timed(raw_copy(conn), events, batch, conn.info.backend_pid)
             conn.execute("TRUNCATE rtep.events")
-            sink = timed(part.write_batch, events, batch)
-            replay = timed(part.write_batch, events, batch)
+            sink = timed(part.write_batch, events, batch, sink_pid)
+            replay = timed(part.write_batch, events, batch, sink_pid)
             print(
-                f"{batch:>6} {raw:>10,.0f}/s {sink:>10,.0f}/s {sink / raw:>6.2f} {replay:>10,.0f}/s"
+                f"{batch:>6} {raw.wall:>10,.0f} {sink.wall:>10,.0f} {sink.wall / raw.wall:>5.2f}"
+                f" {replay.wall:>10,.0f} {raw.cpu:>10,.0f} {sink.cpu:>10,.0f}"
             )
         part.close()
 

@@ -194,6 +194,11 @@ class PostgresPartition(StatelessSinkPartition[Any]):
         if self.spec.after_commit is not None:
             self.spec.after_commit(returned, committed)
 
+    @property
+    def backend_pid(self) -> int | None:
+        """PID of the PostgreSQL backend serving this partition (diagnostics, benchmarks)."""
+        return self._conn.info.backend_pid if self._conn is not None else None
+
     def close(self) -> None:
         """Close the connection; after a failed attempt, so that the next one reconnects."""
         if self._conn is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from itertools import pairwise
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from operators.model import Reason
-from sinks.kafka import dlq_message
+from sinks.kafka import dlq_message, fit
 from sinks.postgres import EVENTS
 from sinks.redis_sink import Ops
 from sinks.retry import POSTGRES, BackendUnavailable, RetryPolicy
@@ -119,3 +120,19 @@ def test_dead_letter_value_is_the_original_bytes(raw: bytes, offset: int) -> Non
         "rtep.source.partition": b"0",
         "rtep.source.offset": str(offset).encode(),
     }
+
+
+@given(size=st.integers(0, 5000), limit=st.integers(2000, 4000))
+def test_oversized_dead_letters_are_emptied_with_size_and_digest(size: int, limit: int) -> None:
+    message = dlq_message(make_rejection(1, b"x" * size))
+    framing = 1024 + sum(len(k) + len(v or b"") for k, v in message[2])
+    fitted = fit(message, limit)
+    if size + framing <= limit:
+        assert fitted == message
+    else:
+        key, value, headers = fitted
+        assert (key, value, headers[: len(message[2])]) == (None, b"", message[2])
+        assert dict(headers[len(message[2]) :]) == {
+            "rtep.truncated": str(size).encode(),
+            "rtep.sha256": hashlib.sha256(b"x" * size).hexdigest(),
+        }

@@ -87,10 +87,10 @@ def test_crash_in_the_middle_of_a_stream_loses_nothing(server: PrivatePostgres) 
     part = EventsSink(server.dsn, retry=RetryPolicy(max_retry_seconds=120, max_backoff=0.5)).build(
         "events", 0, 1
     )
-    events = [make_event(i) for i in range(40_000)]
+    events = [make_event(i) for i in range(100_000)]
     before_stored, before_errors = stored(), errors()
     writer = threading.Thread(
-        target=lambda: [part.write_batch(events[k : k + 2000]) for k in range(0, 40_000, 2000)],
+        target=lambda: [part.write_batch(events[k : k + 2000]) for k in range(0, 100_000, 2000)],
         daemon=True,
     )
     writer.start()

@@ -205,7 +205,7 @@ class BurstTracker:
             self.expiry.schedule(subject, ts + window)
         entries, counts = sub.entries, sub.counts
         entry = (ts, event_id, member)
-        if not entries or ts >= entries[-1][0]:
+        if not entries or entry >= entries[-1]:  # full-tuple order: ties never depend on arrival
             entries.append(entry)
         else:
             entries.insert(bisect.bisect_right(entries, entry), entry)

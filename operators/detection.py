@@ -298,6 +298,10 @@ class BurstTracker:
 
 
 # --- rule base -----------------------------------------------------------------------------------
+def _event_order(event: Event) -> tuple[datetime, str]:
+    return event.ts, event.event_id
+
+
 class _Rule:
     """Clock, per-batch alert coalescing and counters shared by every rule."""
 
@@ -311,12 +315,17 @@ class _Rule:
         self.alerts_raised: Counter[tuple[str, str]] = Counter()
 
     def on_batch(self, items: list[Event], now: datetime) -> list[Alert]:
-        """Evaluate ``items`` in order; return one alert per incident opened or extended."""
+        """Evaluate ``items`` in event-time order; return one alert per incident opened or extended.
+
+        Sorted by (ts, event_id) first: upstream steps group a batch by user shard, so the arrival
+        order of different users' events depends on how the input was cut into batches; rules
+        (the IP-keyed one above all) must not, or an incident's alert_id changes with the pace.
+        """
         clock = self._clock
         clock.advance(now)
         self._touched = {}
         observe, check = clock.observe, self._check
-        for event in items:
+        for event in sorted(items, key=_event_order):
             observe(event.ts, now)
             check(event, now)
         self._expire(now)

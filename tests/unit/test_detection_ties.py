@@ -1,4 +1,4 @@
-"""Detection must not depend on the arrival order of events with the same timestamp.
+"""Detection must not depend on the arrival order of events within a batch or with equal times.
 
 Upstream steps group a batch by user shard, so events stamped alike reach the IP-keyed rules in
 an order that depends on how the input was cut into batches. The alert_id (derived from the
@@ -61,3 +61,16 @@ def test_alerts_do_not_depend_on_the_order_of_equal_timestamps(
         order.shuffle(group)
     shuffled = [e for ts in sorted(by_ts) for e in by_ts[ts]]
     assert alerts(shuffled) == alerts(events)
+
+
+@pytest.mark.parametrize(("cls", "params", "user"), RULES, ids=["stuffing", "burst"])
+@settings(max_examples=40, deadline=None)
+@given(order=st.randoms(use_true_random=False))
+def test_alerts_do_not_depend_on_the_order_within_a_batch(
+    cls: Any, params: Any, user: Any, order: Any
+) -> None:
+    """A batch arrives grouped by user shard upstream: any permutation gives the same alerts."""
+    events = [failed_login(i, user(i), T + timedelta(seconds=3 * i)) for i in range(14)]
+    shuffled = order.sample(events, k=len(events))
+    first = {a.alert_id: a.event_count for a in cls(params).on_batch(events, NOW)}
+    assert {a.alert_id: a.event_count for a in cls(params).on_batch(shuffled, NOW)} == first

@@ -81,12 +81,9 @@ def test_sessions_and_alerts_after_crashes_equal_an_uninterrupted_run(
     column but created_at (wall time); the alerts are not trivially empty; conservation holds
     exactly in both databases.
 
-    Known failure (reported, not fixed here): some credential_stuffing alerts differ. For the
-    same IP and window_start the crashed run holds another alert_id, and extra incidents that
-    the uninterrupted run does not have. Sessions are equal. The operator alone, run offline on
-    this input with snapshot/restore/replay and with batch sizes 1 to 1,000, gives identical
-    alerts, so the cause is in what reaches it across a restart or in its wall-clock-dependent
-    expiry.
+    This test found that credential_stuffing alert ids depended on the pace of the input (run B
+    reads at the simulator's pace, run A a backlog): upstream steps group a batch by user shard,
+    so the IP rule saw a batch-dependent order. Rules now evaluate a batch in event-time order.
     """
     topics = unique_topics()
     ensure_topics(stack.brokers, {topics["RTEP_EVENTS_TOPIC"]: 1, topics["RTEP_DLQ_TOPIC"]: 1,

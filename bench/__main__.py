@@ -282,7 +282,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_rss(args: argparse.Namespace) -> dict[str, Any]:
-    """rtep's RSS after 1 M and after 5 M events of the same user population."""
+    """rtep's RSS after each of ``--rss-steps`` events (1 M, 5 M) of the same user population."""
     with environment(args) as env:
         topic = "bench.rss"
         ensure_topics(env.broker.bootstrap, {topic: 4})
@@ -290,9 +290,9 @@ def run_rss(args: argparse.Namespace) -> dict[str, Any]:
         with measured("rtep", env, topic) as (dsn, proc, resources), psycopg.connect(dsn) as conn:
             conn.autocommit = True
             spe = 60.0 / args.users  # one event per user per minute of event time
-            t0 = time.time() - 5_000_000 * spe - 600
+            t0 = time.time() - max(args.rss_steps) * spe - 600
             produced = 0
-            for total in (1_000_000, 5_000_000):
+            for total in args.rss_steps:
                 count = total - produced
                 timeline = (t0 + produced * spe, count * spe)
                 feed.produce_backlog(env.broker.bootstrap, topic, count, args.seed, args.users,
@@ -336,6 +336,9 @@ def main() -> None:
     )
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
     parser.add_argument("--rss", action="store_true", help="RSS flatness: 1 M then 5 M events")
+    parser.add_argument(
+        "--rss-steps", type=int, nargs="+", default=[1_000_000, 5_000_000], help="with --rss"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     if args.rss:

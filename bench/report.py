@@ -123,6 +123,7 @@ def write_rss(result: dict[str, Any], out: Path) -> None:
         lines.append(
             f"| {p['events']:,} | {p['stored']:,} | {p['rss_mb']:.0f} | {p['peak_rss_mb']:.0f} |"
         )
-    lines.append(f"\nRSS growth from 1 M to 5 M events: {result['growth']:+.1%}.")
+    first, last = result["rss"][0]["events"], result["rss"][-1]["events"]
+    lines.append(f"\nRSS growth from {first:,} to {last:,} events: {result['growth']:+.1%}.")
     (out / "rss-latest.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

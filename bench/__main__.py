@@ -301,7 +301,8 @@ def run_rss(args: argparse.Namespace) -> dict[str, Any]:
                 produced = total
                 rows = stored(conn)
                 res = resources()
-                points.append({"events": total, "stored": rows, **res})
+                memory = {k: round(res[k], 1) for k in ("rss_mb", "peak_rss_mb")}
+                points.append({"events": total, "stored": rows, **memory})
                 print(f"  rss after {total:,}: {json.dumps(points[-1])}", flush=True)
     first, last = points[0]["rss_mb"], points[-1]["rss_mb"]
     return {

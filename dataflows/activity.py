@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import operators as kop
@@ -31,10 +31,12 @@ from operators.detection import (
     NewDeviceLogin,
     NewDeviceLoginParams,
 )
-from operators.model import Event
+from operators.model import Event, Reason
 from operators.rollups import MinuteRollup, RollupParams
+from operators.schemas import EVENT_TYPES
 from operators.sessions import Sessionizer, SessionParams
 from operators.validation import Limits
+from rtep import metrics
 from rtep.metrics_server import serve_metrics
 from rtep.settings import Settings, get_settings
 from sinks.kafka import KafkaTopicSink, alert_message, dlq_message
@@ -66,6 +68,13 @@ def build_flow(settings: Settings) -> Dataflow:
             extra_config=settings.kafka_extra_config,
         )
 
+    events_sink, rejected_sink = EventsSink(dsn, retry), RejectedSink(dsn, retry)
+    sessions_sink, alerts_sink, rollup_sink = (
+        SessionsSink(dsn, retry),
+        AlertsSink(dsn, retry),
+        RollupSink(dsn, retry),
+    )
+
     flow = Dataflow("rtep_activity")
     raw = kop.input(
         "kafka_in",
@@ -83,11 +92,11 @@ def build_flow(settings: Settings) -> Dataflow:
     )
     checked = op.flat_map_batch("validate", raw.oks, ValidateBatch(limits, breaker))
     # Event (enriched) | Rejection
-    split = op.branch("split_valid", checked, lambda item: isinstance(item, Event))
+    split = op.branch("split_valid", checked, _is_event)
 
     # --- rejected: dead-letter topic + rtep.rejected_events (original bytes, reason, source)
     rejected = split.falses  # Rejection
-    op.output("rejected_pg", rejected, RejectedSink(dsn, retry))
+    op.output("rejected_pg", rejected, rejected_sink)
     op.output("dlq_out", rejected, kafka_sink(settings.dlq_topic, dlq_message, "dlq"))
 
     # --- valid: de-duplicate, sessionize (per user shard)
@@ -96,27 +105,35 @@ def build_flow(settings: Settings) -> Dataflow:
     unique = op.stateful_batch(
         "dedup",
         by_user,
-        shard_builder(Deduplicator, DedupParams.from_settings(settings), observe_dedup),
+        shard_builder(
+            Deduplicator, DedupParams.from_settings(settings, settings.dedup_max_ids), observe_dedup
+        ),
     )  # (user shard, Event) first occurrences only
     sessionized = op.stateful_batch(
         "sessionize",
         unique,
         shard_builder(Sessionizer, SessionParams.from_settings(settings), observe_sessions),
     )  # (user shard, Event with session_id | Session)
-    session_split = op.branch(
-        "split_sessions", op.key_rm("unkey_sessions", sessionized), lambda x: isinstance(x, Event)
-    )
+    session_split = op.branch("split_sessions", op.key_rm("unkey_sessions", sessionized), _is_event)
     events = session_split.trues  # Event (with session_id)
     sessions = session_split.falses  # Session (latest state per batch)
-    op.output("events_pg", events, EventsSink(dsn, retry))
-    op.output("sessions_pg", sessions, SessionsSink(dsn, retry))
+    op.output("events_pg", events, events_sink)
+    op.output("sessions_pg", sessions, sessions_sink)
 
     # --- detections: per-user rules on user shards; credential stuffing on IP shards
     lateness = timedelta(seconds=settings.allowed_lateness_seconds)
-    user_rules = [
+    user_rules: list[tuple[str, Any, Any]] = [
         ("detect_failed_burst", FailedLoginBurst, FailedLoginBurstParams.from_settings(settings)),
         ("detect_brute_force", BruteForceSuccess, BruteForceSuccessParams.from_settings(settings)),
-        ("detect_new_device", NewDeviceLogin, NewDeviceLoginParams(lateness=lateness)),
+        (
+            "detect_new_device",
+            NewDeviceLogin,
+            NewDeviceLoginParams(
+                settings.new_device_max_devices,
+                timedelta(days=settings.new_device_history_days),
+                lateness,
+            ),
+        ),
         ("detect_event_rate", AbnormalEventRate, AbnormalEventRateParams.from_settings(settings)),
     ]
     alert_streams = [
@@ -139,8 +156,10 @@ def build_flow(settings: Settings) -> Dataflow:
         ),
     )  # (ip shard, Alert)
     alerts = op.merge("alerts", *alert_streams, op.key_rm("unkey_stuffing", stuffing))  # Alert
-    op.output("alerts_pg", alerts, AlertsSink(dsn, retry))
-    op.output("alerts_kafka", alerts, kafka_sink(settings.alerts_topic, alert_message, "alerts"))
+    op.output("alerts_pg", alerts, alerts_sink)
+    op.output(
+        "alerts_kafka", alerts, kafka_sink(settings.alerts_topic, alert_message, "alerts_topic")
+    )
 
     # --- rollups: per event type and event-time minute (overwrite semantics)
     by_type = op.key_on("key_type", events, lambda e: e.type)  # (type, Event)
@@ -149,15 +168,35 @@ def build_flow(settings: Settings) -> Dataflow:
         op.stateful_batch(
             "rollup",
             by_type,
-            shard_builder(MinuteRollup, RollupParams(lateness=lateness), observe_rollups),
+            shard_builder(
+                MinuteRollup,
+                RollupParams(timedelta(seconds=settings.rollup_retention_seconds), lateness),
+                observe_rollups,
+            ),
         ),
     )  # RollupRow
-    op.output("rollups_pg", rollups, RollupSink(dsn, retry))
+    op.output("rollups_pg", rollups, rollup_sink)
 
     # --- hot cache: one Redis pipeline per batch for everything
     hot: Any = op.merge("hot", events, sessions, alerts, rollups)
     op.output("redis", hot, redis)
+
+    metrics.zero_series(
+        alert_rules=[(rule.RULE, rule.SEVERITY) for _, rule, _ in user_rules]
+        + [(CredentialStuffing.RULE, CredentialStuffing.SEVERITY)],
+        sinks=[
+            s.spec.sink
+            for s in (events_sink, rejected_sink, sessions_sink, alerts_sink, rollup_sink)
+        ]
+        + ["redis", "dlq", "alerts_topic"],
+        reasons=[reason.value for reason in Reason],
+        event_types=EVENT_TYPES,
+    )
     return flow
+
+
+def _is_event(item: object) -> TypeGuard[Event]:
+    return isinstance(item, Event)
 
 
 def _failed_login_with_ip(event: Event) -> bool:

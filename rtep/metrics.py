@@ -5,7 +5,7 @@ The dataflow updates these per batch, not per event, to keep the hot path cheap.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE
 from prometheus_client import Counter, Gauge, Histogram, Info
@@ -63,6 +63,30 @@ SESSION_STATE_USERS = Gauge(
 SESSIONS_CLOSED = Counter("rtep_sessions_closed", "Sessions closed, by cause.", ["ended_by"])
 BREAKER_OPEN = Gauge("rtep_breaker_open", "1 when the rejection breaker stopped the flow.")
 BUILD_INFO = Info("rtep_build", "Version and git revision of the running code.")
+
+
+def zero_series(
+    alert_rules: Iterable[tuple[str, str]],
+    sinks: Iterable[str],
+    reasons: Iterable[str],
+    event_types: Iterable[str],
+) -> None:
+    """Create every known labelled series at 0 at start-up.
+
+    A labelled counter otherwise appears only at its first increment, which ``rate()`` and
+    ``increase()`` cannot see: the first critical alert would never fire a Grafana rule.
+    """
+    for rule, severity in alert_rules:
+        ALERTS.labels(rule, severity)
+    for sink in sinks:
+        EVENTS_STORED.labels(sink)
+        SINK_ERRORS.labels(sink)
+    for reason in reasons:
+        EVENTS_REJECTED.labels(reason)
+    for kind in event_types:
+        EVENTS_VALID.labels(kind)
+    for cause in ("logout", "timeout"):
+        SESSIONS_CLOSED.labels(cause)
 
 
 class ConsumerLagCollector(Collector):

@@ -232,7 +232,7 @@ def main() -> int:
     """Entry point of ``make run``."""
     parser = argparse.ArgumentParser(prog="python -m rtep.run", description=__doc__)
     parser.add_argument("--rate", type=float, default=200.0, help="simulated events per second")
-    parser.add_argument("--users", type=int, default=500, help="simulated users")
+    parser.add_argument("--users", type=int, default=5000, help="simulated users")
     parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
     args = parser.parse_args()
     try:

@@ -53,6 +53,20 @@ class Settings(BaseSettings):
     dedup_horizon_seconds: int = Field(
         3600, ge=1, description="How long (event time) an eventId is remembered for de-duplication."
     )
+    dedup_max_ids: int = Field(
+        1_000_000, ge=1000, description="Most eventIds remembered for de-duplication (~250 B each)."
+    )
+    rollup_retention_seconds: int = Field(
+        300,
+        ge=0,
+        description="How long (event time) a closed minute rollup still takes late events.",
+    )
+    new_device_max_devices: int = Field(
+        16, ge=1, description="new_device_login: devices remembered per user."
+    )
+    new_device_history_days: int = Field(
+        30, ge=1, description="new_device_login: a user's device history is forgotten after this."
+    )
     user_shards: int = Field(
         64, ge=1, description="Key space of the per-user state (users are hashed into shards)."
     )

@@ -39,7 +39,7 @@ from operators.validation import Limits
 from rtep import metrics
 from rtep.metrics_server import serve_metrics
 from rtep.settings import Settings, get_settings
-from sinks.kafka import KafkaTopicSink, alert_message, dlq_message
+from sinks.kafka import AlertsTopicSink, DlqSink
 from sinks.postgres import AlertsSink, EventsSink, RejectedSink, RollupSink, SessionsSink
 from sinks.redis_sink import RedisSink
 from sinks.retry import RetryPolicy
@@ -58,22 +58,14 @@ def build_flow(settings: Settings) -> Dataflow:
         recent_alerts_cap=settings.redis_recent_alerts,
     )
 
-    def kafka_sink(topic: str, encode: Any, name: str) -> KafkaTopicSink:
-        return KafkaTopicSink(
-            settings.kafka_brokers,
-            topic,
-            encode,
-            sink=name,
-            retry=retry,
-            extra_config=settings.kafka_extra_config,
-        )
-
-    events_sink, rejected_sink = EventsSink(dsn, retry), RejectedSink(dsn, retry)
-    sessions_sink, alerts_sink, rollup_sink = (
-        SessionsSink(dsn, retry),
-        AlertsSink(dsn, retry),
-        RollupSink(dsn, retry),
+    kafka_options: dict[str, Any] = {"retry": retry, "extra_config": settings.kafka_extra_config}
+    dlq_sink = DlqSink(settings.kafka_brokers, settings.dlq_topic, **kafka_options)
+    alerts_topic_sink = AlertsTopicSink(
+        settings.kafka_brokers, settings.alerts_topic, **kafka_options
     )
+    events_sink, rejected_sink = EventsSink(dsn, retry), RejectedSink(dsn, retry)
+    sessions_sink, alerts_sink = SessionsSink(dsn, retry), AlertsSink(dsn, retry)
+    rollup_sink = RollupSink(dsn, retry)
 
     flow = Dataflow("rtep_activity")
     raw = kop.input(
@@ -97,7 +89,7 @@ def build_flow(settings: Settings) -> Dataflow:
     # --- rejected: dead-letter topic + rtep.rejected_events (original bytes, reason, source)
     rejected = split.falses  # Rejection
     op.output("rejected_pg", rejected, rejected_sink)
-    op.output("dlq_out", rejected, kafka_sink(settings.dlq_topic, dlq_message, "dlq"))
+    op.output("dlq_out", rejected, dlq_sink)
 
     # --- valid: de-duplicate, sessionize (per user shard)
     by_user = op.key_on("key_user", split.trues, lambda e: shard_key(e.user_id, shards))
@@ -157,9 +149,7 @@ def build_flow(settings: Settings) -> Dataflow:
     )  # (ip shard, Alert)
     alerts = op.merge("alerts", *alert_streams, op.key_rm("unkey_stuffing", stuffing))  # Alert
     op.output("alerts_pg", alerts, alerts_sink)
-    op.output(
-        "alerts_kafka", alerts, kafka_sink(settings.alerts_topic, alert_message, "alerts_topic")
-    )
+    op.output("alerts_kafka", alerts, alerts_topic_sink)
 
     # --- rollups: per event type and event-time minute (overwrite semantics)
     by_type = op.key_on("key_type", events, lambda e: e.type)  # (type, Event)
@@ -188,7 +178,7 @@ def build_flow(settings: Settings) -> Dataflow:
             s.spec.sink
             for s in (events_sink, rejected_sink, sessions_sink, alerts_sink, rollup_sink)
         ]
-        + ["redis", "dlq", "alerts_topic"],
+        + ["redis", dlq_sink.sink, alerts_topic_sink.sink],
         reasons=[reason.value for reason in Reason],
         event_types=EVENT_TYPES,
     )

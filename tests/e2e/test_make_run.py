@@ -29,7 +29,7 @@ def test_make_run_flows_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         }
         out = (tmp_path / "run.log").open("w+b")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rtep.run", "--rate", "100", "--users", "50"],
+            [sys.executable, "-m", "rtep.run", "--rate", "100", "--users", "1000"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:

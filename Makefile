@@ -3,12 +3,12 @@ PYTHON ?= python3
 PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: run test lint typecheck migrate bench setup clean
+.PHONY: run test test-heavy migrate bench bench-rss setup clean
 
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv .venv
 	.venv/bin/pip install --quiet --upgrade pip
-	.venv/bin/pip install --quiet -e '.[dev]'
+	.venv/bin/pip install --quiet -e '.[dev,bench]'
 	touch $(VENV_STAMP)
 
 setup: $(VENV_STAMP)
@@ -24,8 +24,14 @@ test: $(VENV_STAMP)  ## the whole test suite (lint, types, unit, integration, e2
 migrate: $(VENV_STAMP)  ## apply pending sql/ migrations to RTEP_DATABASE_URL (idempotent)
 	$(PY) -m rtep.migrate
 
-bench: $(VENV_STAMP)
+bench: $(VENV_STAMP)  ## raw vs peer (Quix Streams) vs rtep, < 10 min; writes bench/results/
 	$(PY) -m bench
+
+bench-rss: $(VENV_STAMP)  ## dataflow RSS at 1 M and 5 M events (~11 min)
+	$(PY) -m bench --rss
+
+test-heavy: $(VENV_STAMP)  ## heavier fault-injection variants
+	RTEP_HEAVY_TESTS=1 $(PY) -m pytest tests/faults
 
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -147,9 +147,13 @@ class KafkaTopicPartition(StatelessSinkPartition[Any]):
         if not undelivered:
             return
         errors += [r[0] for _, r in outcomes if r and r[0] is not None]
-        if any(e.fatal() or e.code() == KafkaError.UNKNOWN_PRODUCER_ID for e in errors):
-            # The broker lost the producer's state (e.g. restarted without storage): this
-            # producer is unusable; a fresh one resends what was not acknowledged.
+        if not errors or any(
+            e.fatal() or e.code() == KafkaError.UNKNOWN_PRODUCER_ID or _is_timeout(e)
+            for e in errors
+        ):
+            # The broker lost the producer's state (e.g. restarted without storage) or never
+            # answered: an idempotent producer can stay stuck on its old sequence, so a fresh
+            # one resends what was not acknowledged (at-least-once: a resend may duplicate).
             self.producer = Producer(self.config.config)
         elif permanent := [e for e in errors if not (e.retriable() or _is_timeout(e))]:
             raise KafkaException(permanent[0])

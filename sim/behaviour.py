@@ -59,7 +59,8 @@ def benign_events(
     """Exactly ``count`` benign events on ``[t0, t0 + span]``, in time order, the last at the end."""
     if count <= 0 or not profiles:
         return []
-    intensity = _OVERSHOOT * count / (len(profiles) * span)
+    # at least about one event per user: tiny counts otherwise draw nothing in every attempt
+    intensity = _OVERSHOOT * max(count, len(profiles)) / (len(profiles) * span)
     for _ in range(_ATTEMPTS):
         events: list[SimEvent] = []
         for profile in profiles:

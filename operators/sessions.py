@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
 from operators.model import Event
-from operators.state import ClockSnapshot, ExpiryQueue, ShardClock
+from operators.state import MIN_TICK, ClockSnapshot, ExpiryQueue, ShardClock
 
 if TYPE_CHECKING:
     from rtep.settings import Settings
@@ -26,11 +26,18 @@ TIMEOUT = "timeout"
 
 @dataclass(frozen=True, slots=True)
 class SessionParams:
-    """Session boundaries: inactivity gap, length cap, allowed lateness (all event time)."""
+    """Session boundaries (event time) and how often an open session's row is re-emitted.
+
+    ``update_interval`` (wall time) throttles the rows of open sessions: a session's row is emitted
+    when it opens and when it closes, and in between at most once per interval (the latest state,
+    if it changed); 0 emits every touched session after every batch. With many users nearly every
+    event touches another session, so without it the sinks upsert about one row per event.
+    """
 
     gap: timedelta = timedelta(seconds=1800)
     max_length: timedelta = timedelta(hours=24)
     lateness: timedelta = timedelta(seconds=60)
+    update_interval: timedelta = timedelta(seconds=5)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionParams:
@@ -81,8 +88,8 @@ class _Open:
     """Mutable state of one session (internal; ``record`` gives the immutable row)."""
 
     __slots__ = (
-        "device", "ended_at", "ended_by", "entry_page", "entry_ts", "event_count", "exit_page",
-        "exit_ts", "ip", "last", "page_views", "session_id", "started", "user_id",
+        "device", "emitted", "ended_at", "ended_by", "entry_page", "entry_ts", "event_count",
+        "exit_page", "exit_ts", "ip", "last", "page_views", "session_id", "started", "user_id",
     )  # fmt: skip
 
     def __init__(self, session_id: str, user_id: str, started: datetime) -> None:
@@ -100,6 +107,7 @@ class _Open:
         self.ip: str | None = None
         self.ended_at: datetime | None = None
         self.ended_by: str | None = None
+        self.emitted = False  # a row of it has been output (its opening row)
 
     def add(self, event: Event) -> None:
         """Count ``event`` into the session (any order within the session)."""
@@ -145,6 +153,7 @@ class _Open:
         s = cls(t[0], t[1], t[2])
         (s.last, s.event_count, s.page_views, s.entry_page, s.entry_ts, s.exit_page,
          s.exit_ts, s.device, s.ip) = t[3:]  # fmt: skip
+        s.emitted = True  # snapshots are taken between batches, after each session's first row
         return s
 
 
@@ -152,6 +161,7 @@ _Closed = tuple[str, datetime, datetime]  # session_id, started_at, ended_at
 SessionizerSnapshot = tuple[
     ClockSnapshot, tuple[_OpenTuple, ...], tuple[tuple[str, _Closed], ...],
     tuple[tuple[str, datetime], ...], tuple[tuple[str, datetime], ...], int,
+    tuple[str, ...], datetime | None,
 ]  # fmt: skip
 
 
@@ -159,7 +169,10 @@ class Sessionizer:
     """ShardLogic[Event, Event | Session] for the users of one shard.
 
     Outputs every input event (the same object, ``session_id`` set, ``late`` set when it could not
-    be placed) in input order, then at most one ``Session`` row per session touched by the call.
+    be placed) in input order, then at most one ``Session`` row per session: for each session
+    opened or closed by the call, and, at most once per ``update_interval`` of wall time, for the
+    open sessions changed since their last row ("dirty"; flushed together, by a tick if idle).
+    The last row of every session is its closed state.
     Memory: one entry per open session, plus, until the watermark passes its end, the id and span of
     a user's session closed by an event (logout, new login, gap or cap seen on arrival) so that a
     straggler of that session is labelled with its id instead of opening a bogus session.
@@ -172,6 +185,8 @@ class Sessionizer:
         self._closed: dict[str, _Closed] = {}
         self._open_expiry: ExpiryQueue[str] = ExpiryQueue()
         self._closed_expiry: ExpiryQueue[str] = ExpiryQueue()
+        self._dirty: dict[str, _Open] = {}  # session id -> open session changed since its row
+        self._flush_due: datetime | None = None  # wall time of the next flush of ``_dirty``
         self.late_events = 0
 
     # --- ShardLogic -----------------------------------------------------------------------------
@@ -186,7 +201,7 @@ class Sessionizer:
             place(event, now, touched)
             out.append(event)
         self._expire(now, touched)
-        out.extend(s.record() for s in touched.values())
+        out.extend(self._rows(touched, now))
         return out
 
     def on_tick(self, now: datetime) -> list[Event | Session]:
@@ -194,13 +209,20 @@ class Sessionizer:
         self._clock.advance(now)
         touched: dict[str, _Open] = {}
         self._expire(now, touched)
-        return [s.record() for s in touched.values()]
+        return self._rows(touched, now)
 
     def next_tick(self) -> datetime | None:
-        """When the earliest open session or remembered closed one would expire."""
+        """When the earliest open session or remembered closed one would expire, or rows are due."""
         a, b = self._open_expiry.earliest(), self._closed_expiry.earliest()
         earliest = a if b is None else b if a is None else min(a, b)
-        return self._clock.tick_for(earliest)
+        tick = self._clock.tick_for(earliest)
+        flush = self._flush_due
+        if flush is None:
+            return tick
+        last = self._clock.last_now
+        if last is not None and flush < last + MIN_TICK:
+            flush = last + MIN_TICK
+        return flush if tick is None or flush < tick else tick
 
     def is_empty(self) -> bool:
         """No open session and nothing remembered."""
@@ -215,15 +237,20 @@ class Sessionizer:
             self._open_expiry.snapshot(),
             self._closed_expiry.snapshot(),
             self.late_events,
+            tuple(self._dirty),
+            self._flush_due,
         )
 
     @classmethod
     def restore(cls, snapshot: SessionizerSnapshot, params: SessionParams) -> Self:
         """Rebuild a shard from ``snapshot``."""
-        clock, opened, closed, open_q, closed_q, late = snapshot
+        clock, opened, closed, open_q, closed_q, late, dirty, flush_due = snapshot
         self = cls(params)
         self._clock = ShardClock.restore(clock)
         self._open = {t[1]: _Open.from_tuple(t) for t in opened}
+        by_id = {s.session_id: s for s in self._open.values()}
+        self._dirty = {sid: by_id[sid] for sid in dirty}
+        self._flush_due = flush_due
         self._closed = dict(closed)
         self._open_expiry = ExpiryQueue(open_q)
         self._closed_expiry = ExpiryQueue(closed_q)
@@ -250,6 +277,28 @@ class Sessionizer:
         p = self.params
         by_gap, by_cap = s.last + p.gap, s.started + p.max_length
         return by_gap if by_gap < by_cap else by_cap
+
+    def _rows(self, touched: dict[str, _Open], now: datetime) -> list[Event | Session]:
+        """Rows of the touched sessions that are new or closed, plus the dirty ones when due."""
+        rows: list[Event | Session] = []
+        dirty = self._dirty
+        every_batch = not self.params.update_interval
+        for sid, s in touched.items():
+            if every_batch or not s.emitted or s.ended_by is not None:
+                s.emitted = True
+                dirty.pop(sid, None)
+                rows.append(s.record())
+            else:
+                dirty[sid] = s
+        if not dirty:
+            self._flush_due = None
+        elif self._flush_due is None:
+            self._flush_due = now + self.params.update_interval
+        elif now >= self._flush_due:
+            rows.extend(s.record() for s in dirty.values())
+            dirty.clear()
+            self._flush_due = None
+        return rows
 
     def _place(self, event: Event, now: datetime, touched: dict[str, _Open]) -> None:
         ts, user = event.ts, event.user_id

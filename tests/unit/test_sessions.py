@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 
@@ -19,6 +20,7 @@ PARAMS = SessionParams(
     gap=timedelta(seconds=GAP), max_length=timedelta(days=1), lateness=timedelta(seconds=30)
 )
 LATER = NOW + timedelta(days=400)
+EVERY_BATCH = replace(PARAMS, update_interval=timedelta(0))
 
 
 def run(logic: Sessionizer, batches: list[list[Event]]) -> list[Event | Session]:
@@ -74,7 +76,7 @@ def test_one_session_row_per_session_per_batch_and_open_rows_have_no_end() -> No
 
 
 def test_out_of_order_within_lateness_is_placed_later_is_flagged() -> None:
-    logic = Sessionizer(PARAMS)
+    logic = Sessionizer(EVERY_BATCH)
     a, b = make_event(t=100, page="/b"), make_event(t=110)
     logic.on_batch([a, b], NOW)
     placed = make_event(t=85, page="/first")  # before the start, within lateness: extends it
@@ -134,6 +136,25 @@ def test_idle_shard_closes_on_tick_without_busy_loop() -> None:
     (row,) = logic.on_tick(tick)
     assert isinstance(row, Session) and row.ended_by == "timeout"
     assert logic.is_empty() and logic.next_tick() is None
+
+
+def test_open_session_rows_are_throttled_and_flushed_by_a_tick() -> None:
+    """Scenario: a session gets events in three batches within the update interval.
+
+    We expect its opening row at once, no row for the next batch, then one row with the latest
+    state when the interval has passed (on a tick if no batch comes)."""
+    logic = Sessionizer(PARAMS)  # update_interval 5 s
+    opened = logic.on_batch([make_event(t=0)], NOW)
+    assert [o.event_count for o in opened if isinstance(o, Session)] == [1]
+    second = NOW + timedelta(seconds=1)
+    assert not [o for o in logic.on_batch([make_event(t=1)], second) if isinstance(o, Session)]
+    logic.on_batch([make_event(t=2)], NOW + timedelta(seconds=2))
+    flush = NOW + timedelta(seconds=6)  # 5 s after the session first changed since its row
+    assert logic.next_tick() == flush
+    assert logic.on_tick(flush - timedelta(milliseconds=1)) == []
+    (row,) = logic.on_tick(flush)
+    assert isinstance(row, Session) and row.event_count == 3 and row.ended_at is None
+    assert logic.on_tick(flush + timedelta(seconds=10)) == []  # nothing changed since
 
 
 def test_future_stamped_event_does_not_make_others_late() -> None:
@@ -384,3 +405,47 @@ def test_streaming_equals_the_offline_definition(
             (ref.pages[0], ref.pages[-1]) if ref.pages else (None, None)
         )
         assert [e.event_id for e in events if e.session_id == ref.session_id] == ref.event_ids
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    streams(with_logout=True),
+    st.lists(st.integers(min_value=0), max_size=6),
+    st.lists(st.integers(min_value=0, max_value=4000), min_size=7, max_size=7),
+    st.integers(min_value=0, max_value=6),
+)
+def test_throttled_rows_end_with_every_sessions_latest_state(
+    spec: list[tuple[str, int, str]], cuts: list[int], steps_ms: list[int], interval_s: int
+) -> None:
+    """Any update interval and wall-clock pacing: after a tick one interval after the last
+    batch, the last row of every session equals the unthrottled one (open or closed), each
+    session's first row comes with the batch that opens it, and the rows of an open session
+    are at least one interval apart."""
+    params = replace(PARAMS, update_interval=timedelta(seconds=interval_s))
+    walls = [NOW]
+    for step in steps_ms:
+        walls.append(walls[-1] + timedelta(milliseconds=step))
+    final_wall = walls[-1] + params.update_interval
+    results = []
+    for p in (EVERY_BATCH, params):
+        batches = split(build(spec), cuts)
+        logic = Sessionizer(p)
+        timed: list[tuple[datetime, Session]] = []
+        for batch, wall in zip(batches, walls, strict=False):
+            timed += [(wall, o) for o in logic.on_batch(batch, wall) if isinstance(o, Session)]
+        timed += [(final_wall, o) for o in logic.on_tick(final_wall) if isinstance(o, Session)]
+        results.append(timed)
+    unthrottled, throttled = results
+    assert final_sessions([r for _, r in throttled]) == final_sessions([r for _, r in unthrottled])
+    first_seen: dict[str, datetime] = {}
+    for wall, row in unthrottled:
+        first_seen.setdefault(row.session_id, wall)
+    updates: dict[str, list[datetime]] = {}
+    for wall, row in throttled:
+        if row.session_id not in updates:
+            assert wall == first_seen[row.session_id]
+            updates[row.session_id] = [wall]
+        elif row.ended_at is None:
+            updates[row.session_id].append(wall)
+    for walls_of_updates in updates.values():
+        assert all(b - a >= params.update_interval for a, b in pairwise(walls_of_updates))

@@ -8,12 +8,13 @@ Kept free of rtep imports so it also runs in the peer's separate virtualenv.
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from datetime import datetime
 from typing import Any
 
 import orjson
+
+from sinks.codec import safe_inet
 
 TYPES = frozenset({"login", "logout", "page_view", "button_click", "form_submit"})
 COLUMNS = ("event_id", "type", "ts", "user_id", "ip", "device", "page", "payload", "received_at")
@@ -47,11 +48,5 @@ def check(raw: bytes | None, received_at: datetime) -> dict[str, Any] | None:
 
 
 def _inet(value: object) -> str | None:
-    """``value`` when PostgreSQL's ``inet`` accepts it, else None (one bad IP must not fail a batch)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    return value
+    """``value`` when PostgreSQL's ``inet`` accepts it, else None (the sinks' own rule)."""
+    return safe_inet(value) if isinstance(value, str) else None

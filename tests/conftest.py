@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from rtep.embedded import EmbeddedBroker
-from rtep.kafka_admin import ensure_topics
-from tests.harness import Stack, fresh_database, redis_prefix, unique_topics
+from tests.harness import Stack, fresh_database, provision_topics, redis_prefix
 
 
 @pytest.fixture(scope="session")
@@ -37,13 +36,5 @@ def rprefix() -> Iterator[str]:
 @pytest.fixture
 def stack(broker: EmbeddedBroker, database: str, rprefix: str, tmp_path: Path) -> Stack:
     """Broker + database + Redis prefix + topics (created, 4 partitions for events)."""
-    topics = unique_topics()
-    ensure_topics(
-        broker.bootstrap,
-        {
-            topics["RTEP_EVENTS_TOPIC"]: 4,
-            topics["RTEP_DLQ_TOPIC"]: 1,
-            topics["RTEP_ALERTS_TOPIC"]: 1,
-        },
-    )
+    topics = provision_topics(broker.bootstrap)
     return Stack(broker.bootstrap, database, rprefix, topics, tmp_path)

@@ -190,6 +190,22 @@ def unique_topics() -> dict[str, str]:
     }
 
 
+def provision_topics(brokers: str) -> dict[str, str]:
+    """Create this test's own events (4 partitions), DLQ and alerts topics; their RTEP_* names."""
+    from rtep.kafka_admin import ensure_topics
+
+    topics = unique_topics()
+    ensure_topics(
+        brokers,
+        {
+            topics["RTEP_EVENTS_TOPIC"]: 4,
+            topics["RTEP_DLQ_TOPIC"]: 1,
+            topics["RTEP_ALERTS_TOPIC"]: 1,
+        },
+    )
+    return topics
+
+
 @dataclass
 class Stack:
     """Everything one pipeline test needs: broker address, database, Redis prefix, topics."""

@@ -23,13 +23,12 @@ import psycopg
 import pytest
 
 from rtep.embedded import EmbeddedBroker, free_port
-from rtep.kafka_admin import ensure_topics
 from tests.harness import (
     Stack,
     fresh_database,
+    provision_topics,
     redis_prefix,
     stop_process,
-    unique_topics,
     wait_until,
 )
 from tests.observability.artifacts import (
@@ -97,15 +96,7 @@ def pipeline_run(
     """
     count = int(sim_args[sim_args.index("--count") + 1])
     with fresh_database() as dsn, redis_prefix() as prefix:
-        topics = unique_topics()
-        ensure_topics(
-            broker.bootstrap,
-            {
-                topics["RTEP_EVENTS_TOPIC"]: 4,
-                topics["RTEP_DLQ_TOPIC"]: 1,
-                topics["RTEP_ALERTS_TOPIC"]: 1,
-            },
-        )
+        topics = provision_topics(broker.bootstrap)
         stack = Stack(broker.bootstrap, dsn, prefix, topics, workdir)
         port = free_port()
         with running_prometheus(f"127.0.0.1:{port}", workdir / "prometheus") as prometheus:

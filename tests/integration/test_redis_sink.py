@@ -91,8 +91,29 @@ def test_a_batch_is_one_write_per_key_in_one_pipeline() -> None:
         part = RedisSink(server.url, prefix="rtep:").build("redis", 0, 1)
         part.write_batch([make_event(i, user_id=f"u{i % 3}") for i in range(300)])
         stats = server.client().info("commandstats")
-        assert stats["cmdstat_evalsha"]["calls"] == 3  # one per user, not per event
-        assert stats["cmdstat_hset"]["calls"] == 3
+        assert stats["cmdstat_evalsha"]["calls"] == 1  # one script call for all the users
+        assert stats["cmdstat_hset"]["calls"] == 3  # one write per user, not per event
+
+
+def test_many_users_and_sessions_are_packed_into_few_commands() -> None:
+    """Scenario: one batch touches 2,500 users and 200 sessions, half of them closed, while one
+    user's stored last_seen is newer. We expect: every user written but that one, in 3 script
+    calls (1,000 users each at most), one ZADD and one ZREM."""
+    with private_redis() as server:
+        client = server.client()
+        client.hset("rtep:user:u7", mapping={"last_seen": "2027-01-01T00:00:00.000000+00:00"})
+        client.config_resetstat()
+        part = RedisSink(server.url, prefix="rtep:").build("redis", 0, 1)
+        sessions = [make_session(f"s{i}") for i in range(200)]
+        sessions += [make_session(f"s{i}", ended_at=T0, ended_by="logout") for i in range(100)]
+        part.write_batch([make_event(i, user_id=f"u{i}") for i in range(2500)] + sessions)
+        stats = client.info("commandstats")
+        assert stats["cmdstat_evalsha"]["calls"] == 3
+        assert stats["cmdstat_hset"]["calls"] == 2499
+        assert (stats["cmdstat_zadd"]["calls"], stats["cmdstat_zrem"]["calls"]) == (1, 1)
+        assert client.hget("rtep:user:u2499", "last_seen") == "2026-01-05T12:41:39.000000+00:00"
+        assert client.hget("rtep:user:u7", "last_type") is None
+        assert client.zcard("rtep:sessions:active") == 100
 
 
 def test_outage_does_not_block_and_is_caught_up_afterwards() -> None:

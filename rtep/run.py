@@ -25,6 +25,7 @@ from psycopg import sql
 
 from rtep.embedded import EmbeddedBroker, free_port
 from rtep.logs import get_logger
+from rtep.migrate import migrate
 from rtep.settings import get_settings
 
 log = get_logger("rtep.run")
@@ -155,6 +156,7 @@ def run(rate: float, users: int, duration: float | None) -> int:
     settings = get_settings()
     dsn = settings.database_url.get_secret_value()
     ensure_database(dsn)
+    migrate(dsn)  # before anything queries the tables (rtep.serve would, but later)
     check_redis(settings.redis_url.get_secret_value())
     RUN_DIR.mkdir(exist_ok=True)
     env = dict(os.environ)

@@ -152,14 +152,15 @@ def dsn_for(database: str) -> str:
 
 
 @contextmanager
-def fresh_database(prefix: str = "rtep_t") -> Iterator[str]:
-    """A new, migrated database; dropped afterwards. Yields its DSN."""
+def fresh_database(prefix: str = "rtep_t", migrated: bool = True) -> Iterator[str]:
+    """A new database (migrated unless told otherwise); dropped afterwards. Yields its DSN."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     dsn = dsn_for(name)
     try:
-        migrate(dsn)
+        if migrated:
+            migrate(dsn)
         yield dsn
     finally:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:

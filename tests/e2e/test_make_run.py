@@ -13,12 +13,12 @@ from tests.harness import ROOT, fresh_database, redis_prefix, wait_until
 
 
 def test_make_run_flows_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    """Scenario: the main job on embedded defaults (no RTEP_KAFKA_BROKERS), then Ctrl-C.
+    """Scenario: the main job on embedded defaults (no RTEP_KAFKA_BROKERS, empty database), then Ctrl-C.
 
     We expect: rows in rtep.events within 60 s, then a clean stop (exit 0) of the simulator,
     dataflow and embedded broker, with "stopped cleanly" logged.
     """
-    with fresh_database() as dsn, redis_prefix() as prefix:
+    with fresh_database(migrated=False) as dsn, redis_prefix() as prefix:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RTEP_")}
         env |= {
             "RTEP_DATABASE_URL": dsn,
@@ -36,8 +36,11 @@ def test_make_run_flows_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             import psycopg
 
             def events() -> int:
-                with psycopg.connect(dsn) as conn:
-                    row = conn.execute("SELECT count(*) FROM rtep.events").fetchone()
+                try:
+                    with psycopg.connect(dsn) as conn:
+                        row = conn.execute("SELECT count(*) FROM rtep.events").fetchone()
+                except psycopg.errors.UndefinedTable:  # make run has not migrated yet
+                    return 0
                 return int(row[0]) if row else 0
 
             wait_until(lambda: proc.poll() is None and events() > 0, timeout=60, what="events")

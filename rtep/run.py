@@ -207,7 +207,7 @@ def run(rate: float, users: int, duration: float | None) -> int:
                 log.info("progress", **_progress(dsn))
                 next_report = time.monotonic() + 5
             time.sleep(0.5)  # supervisor poll interval
-        log.info("stopping: simulator, then pipeline, then servers")
+        log.info("stopping: Prometheus, simulator, pipeline, then the broker")
     log.info("stopped cleanly", **_progress(dsn))
     return 0
 

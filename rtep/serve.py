@@ -7,6 +7,7 @@ snapshot left off instead of re-reading the topic.
 
 from __future__ import annotations
 
+import os
 import runpy
 import signal
 import sys
@@ -81,7 +82,23 @@ def main(argv: list[str]) -> int:
         log.error(str(exc))
         return 2
     recovery_dir = prepare_recovery(settings)
+    offset_metrics_port(settings, process_id(argv))
     return run_dataflow(dataflow_argv(settings, recovery_dir, argv))
+
+
+def process_id(argv: list[str]) -> int:
+    """This process's index in a multi-process run (``-i N`` / ``BYTEWAX_PROCESS_ID``), else 0."""
+    for flag in ("-i", "--process-id"):
+        if flag in argv[:-1]:
+            return int(argv[argv.index(flag) + 1])
+    return int(os.environ.get("BYTEWAX_PROCESS_ID", "0"))
+
+
+def offset_metrics_port(settings: Settings, index: int) -> None:
+    """Process N of a multi-process run serves /metrics on RTEP_METRICS_PORT + N (one per process)."""
+    if index and settings.metrics_port:
+        os.environ["RTEP_METRICS_PORT"] = str(settings.metrics_port + index)
+        get_settings.cache_clear()
 
 
 def run_dataflow(args: list[str]) -> int:

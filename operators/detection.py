@@ -308,6 +308,8 @@ class _Rule:
     RULE: ClassVar[str]
     SEVERITY: ClassVar[str]
     SUBJECT_TYPE: ClassVar[str] = "user"
+    LOGINS_ONLY: ClassVar[bool] = False
+    """``_check`` ignores every event but logins: the others skip the sort and the call."""
 
     def __init__(self, lateness: timedelta) -> None:
         self._clock = ShardClock(lateness)
@@ -320,13 +322,17 @@ class _Rule:
         Sorted by (ts, event_id) first: upstream steps group a batch by user shard, so the arrival
         order of different users' events depends on how the input was cut into batches; rules
         (the IP-keyed one above all) must not, or an incident's alert_id changes with the pace.
+        Every event moves the watermark (order does not matter: only the maximum counts, and the
+        watermark is read after the loop), relevant to the rule or not.
         """
         clock = self._clock
         clock.advance(now)
         self._touched = {}
         observe, check = clock.observe, self._check
-        for event in sorted(items, key=_event_order):
+        for event in items:
             observe(event.ts, now)
+        wanted = [e for e in items if e.type == "login"] if self.LOGINS_ONLY else items
+        for event in sorted(wanted, key=_event_order):
             check(event, now)
         self._expire(now)
         touched, self._touched = self._touched, {}
@@ -435,6 +441,7 @@ class FailedLoginBurst(_ThresholdRule):
     Takes ``FailedLoginBurstParams``.
     """
 
+    LOGINS_ONLY = True
     RULE, SEVERITY = "failed_login_burst", WARNING
 
     def _member(self, event: Event) -> tuple[str, str] | None:
@@ -447,6 +454,7 @@ class CredentialStuffing(_ThresholdRule):
     Takes ``CredentialStuffingParams``; the threshold counts distinct users.
     """
 
+    LOGINS_ONLY = True
     RULE, SEVERITY, SUBJECT_TYPE = "credential_stuffing", CRITICAL, "ip"
     DISTINCT = True
 
@@ -481,6 +489,7 @@ class BruteForceSuccess(_Rule):
     window update the same alert. Its id derives from the burst's, so a replay gives the same id.
     """
 
+    LOGINS_ONLY = True
     RULE, SEVERITY = "brute_force_success", CRITICAL
 
     def __init__(self, params: BruteForceSuccessParams) -> None:
@@ -553,6 +562,7 @@ class NewDeviceLogin(_Rule):
     successful login. A user's first login only seeds the history. Each new device is one incident.
     """
 
+    LOGINS_ONLY = True
     RULE, SEVERITY = "new_device_login", INFO
 
     def __init__(self, params: NewDeviceLoginParams) -> None:

@@ -108,7 +108,7 @@ def build_flow(settings: Settings) -> Dataflow:
     )  # (user shard, Event with session_id | Session)
     session_split = op.branch("split_sessions", op.key_rm("unkey_sessions", sessionized), _is_event)
     events = session_split.trues  # Event (with session_id)
-    sessions = session_split.falses  # Session (latest state per batch)
+    sessions = session_split.falses  # Session: on open and close; open ones at most once per update interval
     op.output("events_pg", events, events_sink)
     op.output("sessions_pg", sessions, sessions_sink)
 

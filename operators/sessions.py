@@ -41,11 +41,13 @@ class SessionParams:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionParams:
-        """Parameters from RTEP_SESSION_GAP_SECONDS, _SESSION_MAX_SECONDS, _ALLOWED_LATENESS_SECONDS."""
+        """Parameters from RTEP_SESSION_GAP_SECONDS, _SESSION_MAX_SECONDS, _ALLOWED_LATENESS_SECONDS
+        and _SESSION_UPDATE_INTERVAL_SECONDS."""
         return cls(
             gap=timedelta(seconds=settings.session_gap_seconds),
             max_length=timedelta(seconds=settings.session_max_seconds),
             lateness=timedelta(seconds=settings.allowed_lateness_seconds),
+            update_interval=timedelta(seconds=settings.session_update_interval_seconds),
         )
 
 

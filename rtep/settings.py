@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # --- Stateful analytics ------------------------------------------------------------------
     session_gap_seconds: int = Field(1800, ge=1, description="Inactivity that ends a session.")
     session_max_seconds: int = Field(86400, ge=60, description="Cap on one session's length.")
+    session_update_interval_seconds: float = Field(
+        5.0, ge=0, description="Open sessions are re-written at most this often (0: every batch)."
+    )
     allowed_lateness_seconds: int = Field(
         60, ge=0, description="How late (event time) an event may arrive and still be placed."
     )

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import KafkaError, Producer
 
+from rtep.kafka_admin import read_to_end
 from rtep.logs import get_logger
 from rtep.settings import Settings, get_settings
 
@@ -73,40 +73,18 @@ def from_table(dsn: str, flt: ReplayFilter, limit: int) -> list[DeadLetter]:
 
 def from_topic(settings: Settings, flt: ReplayFilter, limit: int) -> list[DeadLetter]:
     """Dead letters read from the DLQ topic, from the beginning to its current end."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_brokers,
-            "group.id": f"rtep-dlq-replay-{uuid.uuid4().hex}",
-            "enable.partition.eof": True,
-            "enable.auto.commit": False,
-            **settings.kafka_extra_config,
-        }
-    )
     out: list[DeadLetter] = []
-    try:
-        parts = consumer.list_topics(settings.dlq_topic, timeout=10).topics[settings.dlq_topic]
-        consumer.assign([TopicPartition(settings.dlq_topic, p, 0) for p in parts.partitions])
-        pending = set(parts.partitions)
-        while pending and len(out) < limit:
-            for msg in consumer.consume(500, timeout=2):
-                err = msg.error()
-                if err is not None:
-                    if err.code() != KafkaError._PARTITION_EOF:
-                        raise RuntimeError(f"reading {settings.dlq_topic}: {err}")
-                    pending.discard(msg.partition())
-                    continue
-                headers = {k: _text(v) for k, v in list(msg.headers() or [])}
-                letter = DeadLetter(
-                    msg.value() or b"",
-                    headers.get("rtep.source.topic", ""),
-                    int(headers.get("rtep.source.partition", "-1")),
-                    int(headers.get("rtep.source.offset", "-1")),
-                    headers.get("rtep.reason", ""),
-                )
-                if _matches(letter, flt, msg.timestamp()[1]):
-                    out.append(letter)
-    finally:
-        consumer.close()
+    for msg in read_to_end(settings.kafka_brokers, settings.dlq_topic, settings.kafka_extra_config):
+        headers = {k: _text(v) for k, v in list(msg.headers() or [])}
+        letter = DeadLetter(
+            msg.value() or b"",
+            headers.get("rtep.source.topic", ""),
+            int(headers.get("rtep.source.partition", "-1")),
+            int(headers.get("rtep.source.offset", "-1")),
+            headers.get("rtep.reason", ""),
+        )
+        if _matches(letter, flt, msg.timestamp()[1]):
+            out.append(letter)
     return out[:limit]
 
 

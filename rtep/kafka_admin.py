@@ -7,8 +7,9 @@ name would otherwise run silently against an empty topic.
 from __future__ import annotations
 
 import time
+import uuid
 
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -51,3 +52,44 @@ def ensure_topics(brokers: str, topics: dict[str, int], timeout: float = 30.0) -
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise RuntimeError(f"cannot create topic {name}: {exc}") from exc
+
+
+def read_to_end(
+    brokers: str, topic: str, extra_config: dict[str, str] | None = None, timeout: float = 60.0
+) -> list[Message]:
+    """Every message of ``topic``, from the beginning to the current end of each partition.
+
+    Stops when every partition reports EOF rather than by comparing offsets with high
+    watermarks, which some Kafka-compatible brokers report wrongly. No consumer group is joined
+    and nothing is committed.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"rtep-reader-{uuid.uuid4().hex}",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            **(extra_config or {}),
+        }
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        pending = set(partitions)
+        out: list[Message] = []
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic}: no end of partitions {sorted(pending)}")
+            for msg in consumer.consume(1000, timeout=1):
+                err = msg.error()
+                if err is None:
+                    out.append(msg)
+                elif err.code() == KafkaError._PARTITION_EOF:
+                    pending.discard(msg.partition())
+                else:
+                    raise RuntimeError(f"reading {topic}: {err}")
+        return out
+    finally:
+        consumer.close()

@@ -20,6 +20,7 @@ from typing import TypeVar
 import psycopg
 import redis
 
+from rtep.kafka_admin import read_to_end
 from rtep.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,45 +55,11 @@ class Record:
 
 
 def read_topic(brokers: str, topic: str, timeout: float = 60.0) -> list[Record]:
-    """Every message of ``topic`` from the beginning to the current end of each partition.
-
-    Reads until every partition reports EOF (not by comparing with watermarks, which some
-    Kafka-compatible brokers report wrongly).
-    """
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": brokers,
-            "group.id": f"rtep-test-{uuid.uuid4().hex}",
-            "enable.partition.eof": True,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        pending = set(partitions)
-        out: list[Record] = []
-        deadline = time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"reading {topic}: no EOF on partitions {sorted(pending)}")
-            for msg in consumer.consume(1000, timeout=1):
-                err = msg.error()
-                if err is not None and err.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(msg.partition())
-                elif err is not None:
-                    raise AssertionError(f"reading {topic}: {err}")
-                else:
-                    headers = dict(msg.headers() or [])
-                    out.append(
-                        Record(msg.key(), msg.value(), headers, msg.partition(), msg.offset())
-                    )
-        return out
-    finally:
-        consumer.close()
+    """Every message of ``topic`` from the beginning to the current end of each partition."""
+    return [
+        Record(m.key(), m.value(), dict(m.headers() or []), m.partition() or 0, m.offset() or 0)
+        for m in read_to_end(brokers, topic, timeout=timeout)
+    ]
 
 
 def produce(brokers: str, topic: str, values: list[bytes | None], key: bytes | None = None) -> None:

@@ -9,50 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from operators.model import Reason
 from rtep.embedded import EmbeddedBroker
-from rtep.kafka_admin import ensure_topics
+from rtep.kafka_admin import ensure_topics, read_to_end
 from sinks.codec import alert_document
 from sinks.kafka import AlertsTopicSink, DlqSink, KafkaTopicPartition, dlq_message
 from sinks.retry import BackendUnavailable, RetryPolicy
-from tests.harness import wait_until
 from tests.integration.factories import make_alert, make_rejection
-
-
-def read_all(brokers: str, topic: str, partitions: int = 1) -> list[Message]:
-    """Every message of ``topic`` from the beginning, up to the end of each partition."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": brokers,
-            "group.id": f"t-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-    messages: list[Message] = []
-    at_end: set[int] = set()
-
-    def drained() -> bool:
-        msg = consumer.poll(0.5)
-        if msg is None:
-            return False
-        err = msg.error()
-        if err is not None:
-            assert err.code() == KafkaError._PARTITION_EOF, err
-            at_end.add(msg.partition() or 0)
-            return len(at_end) == partitions
-        messages.append(msg)
-        return False
-
-    try:
-        wait_until(drained, timeout=60, interval=0, what=f"end of {topic}")
-    finally:
-        consumer.close()
-    return messages
 
 
 def new_topic(broker: EmbeddedBroker) -> str:
@@ -71,7 +35,7 @@ def test_dead_letters_are_byte_exact_with_headers(broker: EmbeddedBroker) -> Non
     part.write_batch(rejections[2:])
     part.close()
 
-    got = read_all(broker.bootstrap, topic)
+    got = read_to_end(broker.bootstrap, topic)
     assert [m.value() or b"" for m in got] == raws
     for i, msg in enumerate(got):
         assert msg.headers() == [
@@ -94,7 +58,7 @@ def test_alerts_are_json_rows_keyed_by_subject(broker: EmbeddedBroker) -> None:
     topic = new_topic(broker)
     alerts = [make_alert("a1"), make_alert("a2", subject="10.1.2.3", subject_type="ip")]
     AlertsTopicSink(broker.bootstrap, topic).build("alerts", 0, 1).write_batch(alerts)
-    got = read_all(broker.bootstrap, topic)
+    got = read_to_end(broker.bootstrap, topic)
     decoded: list[dict[str, Any]] = [json.loads(m.value() or b"") for m in got]
     assert [m.key() for m in got] == [b"u1", b"10.1.2.3"]
     assert decoded == [alert_document(a) for a in alerts]
@@ -110,7 +74,7 @@ def test_a_large_batch_survives_a_full_local_queue(broker: EmbeddedBroker) -> No
     sink = DlqSink(broker.bootstrap, topic, extra_config={"queue.buffering.max.messages": "100"})
     part = sink.build("dlq", 0, 1)
     part.write_batch([make_rejection(i, f"m{i}".encode()) for i in range(1000)])
-    got = read_all(broker.bootstrap, topic)
+    got = read_to_end(broker.bootstrap, topic)
     assert [m.value() for m in got] == [f"m{i}".encode() for i in range(1000)]
 
 
@@ -156,6 +120,6 @@ def test_a_broker_restart_delays_the_batch_without_losing_it(tmp_path: Path) -> 
         ensure_topics(private.bootstrap, {topic: 1})
         writer.join(timeout=90)
         assert done.is_set()
-        assert [m.value() for m in read_all(private.bootstrap, topic)] == [b"during"] * 5
+        assert [m.value() for m in read_to_end(private.bootstrap, topic)] == [b"during"] * 5
     finally:
         private.stop()

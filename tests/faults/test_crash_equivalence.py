@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -145,6 +146,23 @@ def differences(crashed: list[tuple[object, ...]], straight: list[tuple[object, 
     return "\n".join(lines[:20])
 
 
+def alerts_settled(stack: Stack) -> Callable[[], bool]:
+    """A condition true once the alerts table reads the same on two polls in a row.
+
+    Alerts are written by their own sinks, a moment after the events of the same batch: the
+    events being stored does not mean the last alert versions are.
+    """
+    last: list[object] = []
+
+    def settled() -> bool:
+        now = stack.query(ALERTS)
+        same = bool(now) and bool(last) and last[0] == now
+        last[:] = [now]
+        return same
+
+    return settled
+
+
 def run_to_the_end(stack: Stack, workload: Workload) -> None:
     """Start the pipeline, wait until every event is stored and counted in its session, stop it."""
     proc = stack.start_pipeline(**SETTINGS)
@@ -157,5 +175,6 @@ def run_to_the_end(stack: Stack, workload: Workload) -> None:
             timeout=60,
             what="every stored event to be counted in its session",
         )
+        wait_until(alerts_settled(stack), timeout=60, interval=1, what="alerts to stop changing")
     finally:
         assert stop_process(proc) == 0, stack.pipeline_log()

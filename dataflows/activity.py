@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import gc
 from datetime import timedelta
-from typing import Any, TypeGuard
+from typing import Any
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
 
-from dataflows.adapters import ValidateBatch, log_kafka_error, shard_builder, shard_key
+from dataflows.adapters import (
+    ValidateBatch,
+    by_type,
+    failed_logins_by_ip,
+    log_kafka_error,
+    shard_builder,
+)
 from dataflows.observers import observe_alerts, observe_dedup, observe_rollups, observe_sessions
 from operators.breaker import BreakerParams, RejectionBreaker
 from operators.dedup import Deduplicator, DedupParams
@@ -51,21 +57,26 @@ def build_flow(settings: Settings) -> Dataflow:
     retry = RetryPolicy(max_retry_seconds=settings.sink_max_retry_seconds)
     kafka_config = {"auto.offset.reset": "earliest", **settings.kafka_extra_config}
     shards = settings.user_shards
-    redis = RedisSink(
-        settings.redis_url.get_secret_value(),
-        prefix=settings.redis_prefix,
-        counts_ttl_seconds=settings.redis_counts_ttl_seconds,
-        recent_alerts_cap=settings.redis_recent_alerts,
-    )
-
     kafka_options: dict[str, Any] = {"retry": retry, "extra_config": settings.kafka_extra_config}
     dlq_sink = DlqSink(settings.kafka_brokers, settings.dlq_topic, **kafka_options)
     alerts_topic_sink = AlertsTopicSink(
         settings.kafka_brokers, settings.alerts_topic, **kafka_options
     )
-    events_sink, rejected_sink = EventsSink(dsn, retry), RejectedSink(dsn, retry)
-    sessions_sink, alerts_sink = SessionsSink(dsn, retry), AlertsSink(dsn, retry)
-    rollup_sink = RollupSink(dsn, retry)
+    background: dict[str, Any] = {"parts": shards, "max_pending": settings.sink_max_pending}
+    events_sink = EventsSink(dsn, retry, **background)
+    rejected_sink = RejectedSink(dsn, retry, **background)
+    sessions_sink, alerts_sink = (
+        SessionsSink(dsn, retry, **background),
+        AlertsSink(dsn, retry, **background),
+    )
+    rollup_sink = RollupSink(dsn, retry, **background)
+    redis = RedisSink(
+        settings.redis_url.get_secret_value(),
+        prefix=settings.redis_prefix,
+        counts_ttl_seconds=settings.redis_counts_ttl_seconds,
+        recent_alerts_cap=settings.redis_recent_alerts,
+        **background,
+    )
 
     flow = Dataflow("rtep_activity")
     raw = kop.input(
@@ -82,18 +93,17 @@ def build_flow(settings: Settings) -> Dataflow:
     breaker = RejectionBreaker(
         BreakerParams(settings.breaker_window, settings.breaker_reject_share)
     )
-    checked = op.flat_map_batch("validate", raw.oks, ValidateBatch(limits, breaker))
-    # Event (enriched) | Rejection
-    split = op.branch("split_valid", checked, _is_event)
+    checked = op.flat_map_batch("validate", raw.oks, ValidateBatch(limits, breaker, shards))
+    # (user shard, Event enriched) | (Kafka partition, Rejection)
+    split = op.branch("split_valid", checked, _is_keyed_event)
 
     # --- rejected: dead-letter topic + rtep.rejected_events (original bytes, reason, source)
-    rejected = split.falses  # Rejection
+    rejected = split.falses  # (Kafka partition, Rejection)
     op.output("rejected_pg", rejected, rejected_sink)
-    op.output("dlq_out", rejected, dlq_sink)
+    op.output("dlq_out", op.key_rm("unkey_rejected", rejected), dlq_sink)
 
     # --- valid: de-duplicate, sessionize (per user shard)
-    by_user = op.key_on("key_user", split.trues, lambda e: shard_key(e.user_id, shards))
-    # (user shard, Event)
+    by_user = split.trues  # (user shard, Event)
     unique = op.stateful_batch(
         "dedup",
         by_user,
@@ -106,9 +116,11 @@ def build_flow(settings: Settings) -> Dataflow:
         unique,
         shard_builder(Sessionizer, SessionParams.from_settings(settings), observe_sessions),
     )  # (user shard, Event with session_id | Session)
-    session_split = op.branch("split_sessions", op.key_rm("unkey_sessions", sessionized), _is_event)
-    events = session_split.trues  # Event (with session_id)
-    sessions = session_split.falses  # Session: on open and close; open ones at most once per update interval
+    session_split = op.branch("split_sessions", sessionized, _is_keyed_event)
+    events = session_split.trues  # (user shard, Event with session_id)
+    sessions = (
+        session_split.falses
+    )  # (user shard, Session): on open and close; open ones at most once per update interval
     op.output("events_pg", events, events_sink)
     op.output("sessions_pg", sessions, sessions_sink)
 
@@ -129,17 +141,11 @@ def build_flow(settings: Settings) -> Dataflow:
         ("detect_event_rate", AbnormalEventRate, AbnormalEventRateParams.from_settings(settings)),
     ]
     alert_streams = [
-        op.key_rm(
-            f"unkey_{step}",
-            op.stateful_batch(step, unique, shard_builder(rule, params, observe_alerts)),
-        )
+        op.stateful_batch(step, unique, shard_builder(rule, params, observe_alerts))
         for step, rule, params in user_rules
-    ]  # Alert per rule
-    failed_by_ip = op.key_on(
-        "key_ip",
-        op.filter("failed_logins", op.key_rm("unkey_unique", unique), _failed_login_with_ip),
-        lambda e: shard_key(e.ip or "", shards),
-    )  # (ip shard, Event)
+    ]  # (user shard, Alert) per rule
+    failed_by_ip = op.flat_map_batch("failed_logins_by_ip", unique, failed_logins_by_ip(shards))
+    # (ip shard, Event) failed logins with an IP
     stuffing = op.stateful_batch(
         "detect_stuffing",
         failed_by_ip,
@@ -147,27 +153,24 @@ def build_flow(settings: Settings) -> Dataflow:
             CredentialStuffing, CredentialStuffingParams.from_settings(settings), observe_alerts
         ),
     )  # (ip shard, Alert)
-    alerts = op.merge("alerts", *alert_streams, op.key_rm("unkey_stuffing", stuffing))  # Alert
+    alerts = op.merge("alerts", *alert_streams, stuffing)  # (shard, Alert)
     op.output("alerts_pg", alerts, alerts_sink)
-    op.output("alerts_kafka", alerts, alerts_topic_sink)
+    op.output("alerts_kafka", op.key_rm("unkey_alerts", alerts), alerts_topic_sink)
 
     # --- rollups: per event type and event-time minute (overwrite semantics)
-    by_type = op.key_on("key_type", events, lambda e: e.type)  # (type, Event)
-    rollups = op.key_rm(
-        "unkey_rollups",
-        op.stateful_batch(
-            "rollup",
-            by_type,
-            shard_builder(
-                MinuteRollup,
-                RollupParams(timedelta(seconds=settings.rollup_retention_seconds), lateness),
-                observe_rollups,
-            ),
+    by_type_ = op.flat_map_batch("key_type", events, by_type)  # (type, Event)
+    rollups = op.stateful_batch(
+        "rollup",
+        by_type_,
+        shard_builder(
+            MinuteRollup,
+            RollupParams(timedelta(seconds=settings.rollup_retention_seconds), lateness),
+            observe_rollups,
         ),
-    )  # RollupRow
+    )  # (type, RollupRow)
     op.output("rollups_pg", rollups, rollup_sink)
 
-    # --- hot cache: one Redis pipeline per batch for everything
+    # --- hot cache: one Redis pipeline per write for everything
     hot: Any = op.merge("hot", events, sessions, alerts, rollups)
     op.output("redis", hot, redis)
 
@@ -175,22 +178,18 @@ def build_flow(settings: Settings) -> Dataflow:
         alert_rules=[(rule.RULE, rule.SEVERITY) for _, rule, _ in user_rules]
         + [(CredentialStuffing.RULE, CredentialStuffing.SEVERITY)],
         sinks=[
-            s.spec.sink
-            for s in (events_sink, rejected_sink, sessions_sink, alerts_sink, rollup_sink)
+            s.name
+            for s in (events_sink, rejected_sink, sessions_sink, alerts_sink, rollup_sink, redis)
         ]
-        + ["redis", dlq_sink.sink, alerts_topic_sink.sink],
+        + [dlq_sink.sink, alerts_topic_sink.sink],
         reasons=[reason.value for reason in Reason],
         event_types=EVENT_TYPES,
     )
     return flow
 
 
-def _is_event(item: object) -> TypeGuard[Event]:
-    return isinstance(item, Event)
-
-
-def _failed_login_with_ip(event: Event) -> bool:
-    return event.failed_login and event.ip is not None
+def _is_keyed_event(item: tuple[str, object]) -> bool:
+    return isinstance(item[1], Event)
 
 
 def _main_flow() -> Dataflow:

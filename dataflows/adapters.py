@@ -16,7 +16,7 @@ from bytewax.operators import StatefulBatchLogic
 
 from operators.breaker import RejectionBreaker
 from operators.enrichment import enrich
-from operators.model import Event, Rejection, Source
+from operators.model import Event, Source
 from operators.state import ShardLogic
 from operators.validation import Limits, validate_message
 from rtep import metrics
@@ -36,17 +36,26 @@ def shard_key(value: str, shards: int) -> str:
     return str(zlib.crc32(value.encode("utf-8", "surrogatepass")) % shards)
 
 
-class ValidateBatch:
-    """The ``validate`` step: Kafka messages → enriched Events and Rejections, one call per batch."""
+Keyed = tuple[str, Any]
 
-    def __init__(self, limits: Limits, breaker: RejectionBreaker) -> None:
+
+class ValidateBatch:
+    """The ``validate`` step: Kafka messages → keyed enriched Events and Rejections, per batch.
+
+    Events come out keyed by user shard (what the per-user steps need), Rejections by their
+    Kafka partition (what spreads the rejected-events sink), so no per-item keying step follows.
+    """
+
+    def __init__(self, limits: Limits, breaker: RejectionBreaker, shards: int) -> None:
         self.limits = limits
         self.breaker = breaker
+        self.shards = shards
 
-    def __call__(self, batch: list[KafkaSourceMessage[Any, Any]]) -> list[Event | Rejection]:
+    def __call__(self, batch: list[KafkaSourceMessage[Any, Any]]) -> list[Keyed]:
         """Validate and enrich a batch; count it; trip the breaker if most of it is bad."""
         now = datetime.now(UTC)
-        out: list[Event | Rejection] = []
+        shards = self.shards
+        out: list[Keyed] = []
         valid: Counter[str] = Counter()
         rejected: Counter[str] = Counter()
         failed_logins = 0
@@ -57,9 +66,10 @@ class ValidateBatch:
                 enrich(result)
                 valid[result.type] += 1
                 failed_logins += result.failed_login
+                out.append((shard_key(result.user_id, shards), result))
             else:
                 rejected[result.reason.value] += 1
-            out.append(result)
+                out.append((str(source.partition), result))
         metrics.EVENTS_CONSUMED.inc(len(batch))
         for kind, count in valid.items():
             metrics.EVENTS_VALID.labels(kind).inc(count)
@@ -73,6 +83,22 @@ class ValidateBatch:
             log.error("rejection breaker tripped: stopping the flow", reason=why)
             raise BreakerTripped(why)
         return out
+
+
+def failed_logins_by_ip(shards: int) -> Callable[[list[tuple[str, Event]]], list[Keyed]]:
+    """The failed logins that carry an IP, re-keyed by IP shard (one call per batch)."""
+
+    def rekey(batch: list[tuple[str, Event]]) -> list[Keyed]:
+        return [
+            (shard_key(e.ip, shards), e) for _, e in batch if e.failed_login and e.ip is not None
+        ]
+
+    return rekey
+
+
+def by_type(batch: list[tuple[str, Event]]) -> list[Keyed]:
+    """Events re-keyed by event type, for the per-type rollups (one call per batch)."""
+    return [(e.type, e) for _, e in batch]
 
 
 def log_kafka_error(error: KafkaError[Any, Any]) -> list[Any]:

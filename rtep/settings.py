@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     )
 
     # --- Reliability -------------------------------------------------------------------------
+    sink_max_pending: int = Field(
+        20_000,
+        ge=1,
+        description="Items a sink may hold for its writer thread before the flow waits for it.",
+    )
     sink_max_retry_seconds: float = Field(
         300.0, gt=0, description="Give up (exit non-zero) after a backend is down this long."
     )

@@ -23,12 +23,12 @@ from operator import attrgetter, itemgetter
 from typing import Any, ClassVar, NamedTuple
 
 import psycopg
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from operators.model import Event, Rejection
 from rtep.metrics import EVENT_LATENCY, EVENTS_STORED, SINK_WRITE_SECONDS
+from sinks.background import BackgroundSink
 from sinks.codec import json_text, safe_inet
 from sinks.retry import POSTGRES, RetryPolicy
 
@@ -102,9 +102,7 @@ class TableSpec:
             target = sql.Identifier(self.table)
             names = [sql.Identifier(c) for c in self.update]
             action = sql.SQL("DO UPDATE SET {sets} WHERE ({old}) IS DISTINCT FROM ({new})").format(
-                sets=sql.SQL(", ").join(
-                    sql.SQL("{c} = EXCLUDED.{c}").format(c=c) for c in names
-                ),
+                sets=sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=c) for c in names),
                 old=sql.SQL(", ").join(sql.SQL("{t}.{c}").format(t=target, c=c) for c in names),
                 new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{c}").format(c=c) for c in names),
             )
@@ -137,11 +135,16 @@ WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped
 
 # A server that vanishes without closing the socket (host down, network cut) is noticed within
 # about 25 s instead of the kernel's two hours, and the retry policy takes over.
-_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
 
 
 class Statements(NamedTuple):
-    """What one partition executes for its table (built once per connection)."""
+    """What one writer executes for its table (built once per connection)."""
 
     ddl: sql.Composed
     copy: sql.Composed
@@ -149,25 +152,36 @@ class Statements(NamedTuple):
     insert: sql.Composed
 
 
-class PostgresSink(DynamicSink[Any]):
-    """Base of the PostgreSQL sinks: subclasses set ``spec`` (and state their guarantee)."""
+class PostgresSink(BackgroundSink[Any]):
+    """Base of the PostgreSQL sinks: subclasses set ``spec`` (and state their guarantee).
+
+    Written in the background (``sinks.background``): one connection per sink and process.
+    """
 
     spec: ClassVar[TableSpec]
 
     def __init__(
-        self, dsn: str, retry: RetryPolicy | None = None, connect_timeout: int = 5
+        self,
+        dsn: str,
+        retry: RetryPolicy | None = None,
+        connect_timeout: int = 5,
+        *,
+        parts: int = 1,
+        max_pending: int = 20_000,
     ) -> None:
+        super().__init__(parts, max_pending)
+        self.name = self.spec.sink
         self.dsn = dsn
         self.retry = retry or RetryPolicy()
         self.connect_timeout = connect_timeout
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> PostgresPartition:
-        """One partition (one connection) per worker."""
-        return PostgresPartition(self.spec, self.dsn, self.retry, self.connect_timeout)
+    def open(self) -> PostgresWriter:
+        """A synchronous writer on its own connection (the background thread uses it)."""
+        return PostgresWriter(self.spec, self.dsn, self.retry, self.connect_timeout)
 
 
-class PostgresPartition(StatelessSinkPartition[Any]):
-    """One worker's connection and its staging table; writes one batch per transaction."""
+class PostgresWriter:
+    """One connection and its staging table; writes one batch per transaction."""
 
     def __init__(
         self, spec: TableSpec, dsn: str, retry: RetryPolicy, connect_timeout: int = 5
@@ -180,7 +194,9 @@ class PostgresPartition(StatelessSinkPartition[Any]):
         self._sql: Statements | None = None
 
     def write_batch(self, items: list[Any]) -> None:
-        """Write the batch in one transaction, retrying connection errors; then metrics."""
+        """Write the batch in one transaction, retrying connection errors; then metrics.
+
+        Returns once committed: blocking here (retries included) is the back-pressure."""
         if not items:
             return
         rows = self.spec.dedupe(items)
@@ -196,7 +212,7 @@ class PostgresPartition(StatelessSinkPartition[Any]):
 
     @property
     def backend_pid(self) -> int | None:
-        """PID of the PostgreSQL backend serving this partition (diagnostics, benchmarks)."""
+        """PID of the PostgreSQL backend serving this writer (diagnostics, benchmarks)."""
         return self._conn.info.backend_pid if self._conn is not None else None
 
     def close(self) -> None:
@@ -321,7 +337,9 @@ class RejectedSink(PostgresSink):
 # --- sessions, alerts, rollups (aggregates: overwrite) ----------------------------------------
 
 
-def _attribute_row(columns: tuple[str, ...], **convert: Callable[[Any], Any]) -> Callable[[Any], Row]:
+def _attribute_row(
+    columns: tuple[str, ...], **convert: Callable[[Any], Any]
+) -> Callable[[Any], Row]:
     """A row builder reading ``columns`` as attributes, converting the named ones."""
     get = attrgetter(*columns)
     converters = [(columns.index(name), fn) for name, fn in convert.items()]

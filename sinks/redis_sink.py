@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -45,6 +44,7 @@ from operators.rollups import RollupRow
 from operators.sessions import Session
 from rtep.logs import get_logger
 from rtep.metrics import EVENTS_STORED, SINK_ERRORS, SINK_WRITE_SECONDS
+from sinks.background import BackgroundSink
 from sinks.codec import alert_json, json_text
 from sinks.retry import REDIS
 
@@ -148,14 +148,17 @@ class Ops:
         return dropped
 
 
-class RedisSink(DynamicSink[Event | Session | Alert | RollupRow]):
+class RedisSink(BackgroundSink[Event | Session | Alert | RollupRow]):
     """Events, sessions, alerts and rollup rows → the contract's Redis keys (one pipeline/batch).
 
     Guarantee: best effort, never blocking PostgreSQL. Idempotent overwrites, so replays create no
     duplicate. During an outage the latest value per key is kept (up to ``dirty_cap`` keys) and
     written when Redis is back; beyond the cap the least recently updated keys are dropped until
-    a later record rewrites them. See docs/sinks.md for exactly what can be lost.
+    a later record rewrites them. See docs/sinks.md for exactly what can be lost. Written in the
+    background (``sinks.background``): one client per process.
     """
+
+    name = SINK
 
     def __init__(
         self,
@@ -167,7 +170,10 @@ class RedisSink(DynamicSink[Event | Session | Alert | RollupRow]):
         dirty_cap: int = 100_000,
         retry_interval_seconds: float = 1.0,
         socket_timeout: float = 2.0,
+        parts: int = 1,
+        max_pending: int = 20_000,
     ) -> None:
+        super().__init__(parts, max_pending)
         self.url = url
         self.prefix = prefix
         self.counts_ttl_seconds = counts_ttl_seconds
@@ -176,13 +182,13 @@ class RedisSink(DynamicSink[Event | Session | Alert | RollupRow]):
         self.retry_interval_seconds = retry_interval_seconds
         self.socket_timeout = socket_timeout
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> RedisPartition:
-        """One client per worker."""
-        return RedisPartition(self)
+    def open(self) -> RedisWriter:
+        """A synchronous writer with its own client (the background thread uses it)."""
+        return RedisWriter(self)
 
 
-class RedisPartition(StatelessSinkPartition[Event | Session | Alert | RollupRow]):
-    """One worker's Redis client and its pending (dirty) writes."""
+class RedisWriter:
+    """One Redis client and its pending (dirty) writes."""
 
     def __init__(self, config: RedisSink) -> None:
         self.config = config
@@ -261,7 +267,8 @@ class RedisPartition(StatelessSinkPartition[Event | Session | Alert | RollupRow]
         if dropped:
             log.warning(
                 "Redis catch-up map full: dropped the least recently updated keys",
-                dropped=dropped, cap=self.config.dirty_cap,
+                dropped=dropped,
+                cap=self.config.dirty_cap,
             )
 
     def _send(self, ops: Ops) -> None:

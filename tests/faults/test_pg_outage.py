@@ -33,6 +33,7 @@ def test_postgres_down_20s_back_pressure_then_nothing_lost(
     crash); the second half is produced while it is down; after OUTAGE_SECONDS it comes back.
 
     We expect: the sinks retry (rtep_sink_errors_total rises) and the flow applies back-pressure:
+    once RTEP_SINK_MAX_PENDING items wait for a sink's writer (small here, so that it fills),
     rtep_events_consumed_total does not move while PostgreSQL is down although input is waiting;
     after the restart the flow resumes by itself and conservation holds exactly (no DLQ repeat:
     the process never crashed).
@@ -43,7 +44,9 @@ def test_postgres_down_20s_back_pressure_then_nothing_lost(
     first, second = workload.messages[: n // 2], workload.messages[n // 2 :]
     produce_messages(stack.brokers, topic, first)
     port = free_port()
-    proc = stack.start_pipeline(RTEP_METRICS_PORT=str(port))
+    proc = stack.start_pipeline(
+        RTEP_METRICS_PORT=str(port), RTEP_SINK_MAX_PENDING="200", RTEP_KAFKA_BATCH_SIZE="100"
+    )
     try:
         wait_until(
             lambda: (
@@ -63,7 +66,7 @@ def test_postgres_down_20s_back_pressure_then_nothing_lost(
         consumed_while_down = metric(port, "rtep_events_consumed_total")
         time.sleep(OUTAGE_SECONDS)  # the outage itself: a scenario parameter, not a wait
         assert proc.poll() is None, stack.pipeline_log()
-        assert metric(port, "rtep_events_consumed_total") == consumed_while_down, (
+        assert metric(port, "rtep_events_consumed_total") == consumed_while_down < n, (
             "the flow kept consuming while PostgreSQL was down: no back-pressure"
         )
         errors_during = metric(port, "rtep_sink_errors_total") - errors_before

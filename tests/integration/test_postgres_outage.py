@@ -34,9 +34,7 @@ def test_write_blocks_while_down_and_completes_after(server: PrivatePostgres) ->
     """Scenario: PostgreSQL stops between two batches and restarts later.
     We expect: the second write_batch blocks (retrying, counted) while the server is down, which
     stops the flow consuming, and completes after the restart with every event stored once."""
-    part = EventsSink(server.dsn, retry=RetryPolicy(max_retry_seconds=120, max_backoff=0.5)).build(
-        "events", 0, 1
-    )
+    part = EventsSink(server.dsn, retry=RetryPolicy(max_retry_seconds=120, max_backoff=0.5)).open()
     first, second = [make_event(i) for i in range(100)], [make_event(i) for i in range(80, 300)]
     part.write_batch(first)
     server.stop()
@@ -66,9 +64,7 @@ def test_write_blocks_while_down_and_completes_after(server: PrivatePostgres) ->
 def test_a_server_that_stays_down_fails_loudly(server: PrivatePostgres) -> None:
     """Scenario: PostgreSQL goes away for longer than the retry limit.
     We expect: BackendUnavailable naming PostgreSQL and the setting to check, not a silent spin."""
-    part = EventsSink(server.dsn, retry=RetryPolicy(max_retry_seconds=2, max_backoff=0.3)).build(
-        "events", 0, 1
-    )
+    part = EventsSink(server.dsn, retry=RetryPolicy(max_retry_seconds=2, max_backoff=0.3)).open()
     part.write_batch([make_event(1)])
     server.stop()
     with pytest.raises(BackendUnavailable, match=r"PostgreSQL unavailable.*RTEP_DATABASE_URL"):
@@ -84,9 +80,7 @@ def test_crash_in_the_middle_of_a_stream_loses_nothing(server: PrivatePostgres) 
     """Scenario: PostgreSQL is killed (immediate stop) while batches are being written.
     We expect: the interrupted batch is retried after the restart and the table holds exactly
     the events sent, whatever the batch the crash hit (in COPY, INSERT or COMMIT)."""
-    part = EventsSink(server.dsn, retry=RetryPolicy(max_retry_seconds=120, max_backoff=0.5)).build(
-        "events", 0, 1
-    )
+    part = EventsSink(server.dsn, retry=RetryPolicy(max_retry_seconds=120, max_backoff=0.5)).open()
     events = [make_event(i) for i in range(100_000)]
     before_stored, before_errors = stored(), errors()
     writer = threading.Thread(

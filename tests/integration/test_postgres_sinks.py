@@ -19,7 +19,7 @@ from sinks.codec import safe_inet
 from sinks.postgres import (
     AlertsSink,
     EventsSink,
-    PostgresPartition,
+    PostgresWriter,
     RejectedSink,
     RollupSink,
     SessionsSink,
@@ -47,7 +47,7 @@ def stored(sink: str) -> float:
 
 
 def test_events_replayed_batches_change_nothing(database: str) -> None:
-    part = EventsSink(database).build("events", 0, 1)
+    part = EventsSink(database).open()
     batch = [make_event(i) for i in range(50)]
     before = stored("events")
     part.write_batch(batch)
@@ -65,7 +65,7 @@ def test_events_replayed_batches_change_nothing(database: str) -> None:
 
 
 def test_events_duplicates_in_one_batch_keep_the_last(database: str) -> None:
-    part = EventsSink(database).build("events", 0, 1)
+    part = EventsSink(database).open()
     first, last = make_event(1, page="/first"), make_event(1, page="/last")
     part.write_batch([first, make_event(2), last])
     assert query(database, "SELECT event_id::text, page FROM rtep.events ORDER BY 1") == [
@@ -76,7 +76,7 @@ def test_events_duplicates_in_one_batch_keep_the_last(database: str) -> None:
 
 def test_events_row_matches_the_event(database: str) -> None:
     event = make_event(3, payload={"userId": "u3", "page": "/x", "extra": {"n": [1, 2.5, None]}})
-    EventsSink(database).build("events", 0, 1).write_batch([event])
+    EventsSink(database).open().write_batch([event])
     ((row),) = query(
         database,
         "SELECT event_id::text, type, ts, user_id, session_id, host(ip), device, browser, os,"
@@ -94,7 +94,7 @@ def test_invalid_ip_is_stored_null_and_kept_in_payload(database: str) -> None:
     in_payload = make_event(1, ip="999.1.1.1", payload={"userId": "u1", "ip": "999.1.1.1"})
     not_in_payload = make_event(2, ip="fe80::1%eth0", payload={"userId": "u2"})
     valid = make_event(3, ip="2001:db8::1")
-    EventsSink(database).build("events", 0, 1).write_batch([in_payload, not_in_payload, valid])
+    EventsSink(database).open().write_batch([in_payload, not_in_payload, valid])
     rows = query(database, "SELECT host(ip), payload->>'ip' FROM rtep.events ORDER BY event_id")
     assert rows == [(None, "999.1.1.1"), (None, "fe80::1%eth0"), ("2001:db8::1", None)]
 
@@ -113,7 +113,7 @@ def test_any_batching_with_replays_stores_each_event_once(
     """Conservation: whatever the batching and replays, stored ids = distinct ids sent."""
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("TRUNCATE rtep.events")
-    part = EventsSink(database).build("events", 0, 1)
+    part = EventsSink(database).open()
     events = [make_event(i) for i in ids]
     batches, start = [], 0
     for cut in cuts * 20:
@@ -138,7 +138,7 @@ def test_rejected_raw_bytes_round_trip_exactly_once(database: str) -> None:
     ]
     batch = [make_rejection(i, raw) for i, raw in enumerate(raws)]
     batch.append(make_rejection(1, b"same offset: last one wins", Reason.INVALID_UTF8))
-    part = RejectedSink(database).build("rejected", 0, 1)
+    part = RejectedSink(database).open()
     part.write_batch(batch)
     sql = (
         "SELECT source_offset, raw, reason, detail, source_topic, source_partition"
@@ -160,12 +160,12 @@ def test_rejected_raw_bytes_round_trip_exactly_once(database: str) -> None:
 
 def test_rejected_detail_with_nul_is_stored(database: str) -> None:
     rejection = replace(make_rejection(7, b"\x00"), detail="nul \x00 inside")
-    RejectedSink(database).build("rejected", 0, 1).write_batch([rejection])
+    RejectedSink(database).open().write_batch([rejection])
     assert query(database, "SELECT detail FROM rtep.rejected_events") == [("nul \ufffd inside",)]
 
 
 def test_sessions_are_overwritten_by_the_latest_version(database: str) -> None:
-    part = SessionsSink(database).build("sessions", 0, 1)
+    part = SessionsSink(database).open()
     opened = make_session("s1")
     closed = make_session(
         "s1", ended_at=T0 + timedelta(minutes=5), ended_by="logout", event_count=9,
@@ -188,7 +188,7 @@ def test_sessions_are_overwritten_by_the_latest_version(database: str) -> None:
 
 
 def test_alerts_are_updated_but_keep_their_creation_time(database: str) -> None:
-    part = AlertsSink(database).build("alerts", 0, 1)
+    part = AlertsSink(database).open()
     first = make_alert("a1")
     update = make_alert(
         "a1", event_count=8, window_end=T0 + timedelta(seconds=55),
@@ -205,7 +205,7 @@ def test_alerts_are_updated_but_keep_their_creation_time(database: str) -> None:
 
 
 def test_rollups_overwrite_totals_and_never_add(database: str) -> None:
-    part = RollupSink(database).build("rollups", 0, 1)
+    part = RollupSink(database).open()
     minute = T0
     part.write_batch([RollupRow(minute, "login", 3, 2), RollupRow(minute, "page_view", 5, 1)])
     part.write_batch([RollupRow(minute, "login", 4, 3), RollupRow(minute, "login", 7, 4)])
@@ -218,7 +218,7 @@ def test_rollups_overwrite_totals_and_never_add(database: str) -> None:
 
 def test_a_bad_row_fails_the_batch_without_retrying(database: str) -> None:
     """Data errors are bugs, not outages: raised at once, the transaction rolled back."""
-    part: PostgresPartition = RollupSink(database).build("rollups", 0, 1)
+    part: PostgresWriter = RollupSink(database).open()
     bad = RollupRow(T0, "login", 2**63, 1)  # beyond bigint
     with pytest.raises((psycopg.DataError, OverflowError)):
         part.write_batch([RollupRow(T0, "logout", 1, 1), bad])
@@ -233,13 +233,15 @@ _ip_like = st.one_of(
 )
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ips=st.lists(_ip_like, min_size=1, max_size=200, unique=True))
 def test_no_ip_string_can_fail_a_batch(database: str, ips: list[str]) -> None:
     """Whatever the ip strings, the batch is stored; the column is NULL exactly when unsafe."""
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("TRUNCATE rtep.events")
     events = [make_event(i, ip=ip) for i, ip in enumerate(ips)]
-    EventsSink(database).build("events", 0, 1).write_batch(events)
+    EventsSink(database).open().write_batch(events)
     rows = dict(query(database, "SELECT event_id::text, ip IS NULL FROM rtep.events"))
     assert rows == {e.event_id: safe_inet(e.ip) is None for e in events}

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from operators.rollups import RollupRow
 from sinks.codec import alert_document
-from sinks.redis_sink import RedisPartition, RedisSink
+from sinks.redis_sink import RedisSink, RedisWriter
 from tests.harness import REDIS_URL
 from tests.integration.factories import (
     T0,
@@ -33,7 +33,7 @@ def errors() -> float:
 
 
 def test_keys_and_values_follow_the_contract(rprefix: str) -> None:
-    part = RedisSink(REDIS_URL, prefix=rprefix, counts_ttl_seconds=600).build("redis", 0, 1)
+    part = RedisSink(REDIS_URL, prefix=rprefix, counts_ttl_seconds=600).open()
     login = make_event(10, user_id="ann", type="login", page=None, session_id="s-ann")
     view = make_event(5, user_id="ann", page="/home", session_id="s-ann")  # older than the login
     closed = make_session("s-old", ended_at=T0, ended_by="timeout")
@@ -61,7 +61,7 @@ def test_keys_and_values_follow_the_contract(rprefix: str) -> None:
 
 
 def test_older_events_and_replays_never_move_a_user_back(rprefix: str) -> None:
-    part = RedisSink(REDIS_URL, prefix=rprefix).build("redis", 0, 1)
+    part = RedisSink(REDIS_URL, prefix=rprefix).open()
     part.write_batch([make_event(i, user_id="bob", page=f"/p{i}") for i in (3, 9, 4)])
     part.write_batch([make_event(1, user_id="bob", page="/late")])  # late event, next batch
     part.write_batch([make_event(i, user_id="bob", page=f"/p{i}") for i in (3, 9, 4)])  # replay
@@ -69,7 +69,7 @@ def test_older_events_and_replays_never_move_a_user_back(rprefix: str) -> None:
 
 
 def test_alerts_list_has_one_entry_per_incident_newest_first_capped(rprefix: str) -> None:
-    part = RedisSink(REDIS_URL, prefix=rprefix, recent_alerts_cap=3).build("redis", 0, 1)
+    part = RedisSink(REDIS_URL, prefix=rprefix, recent_alerts_cap=3).open()
     part.write_batch([make_alert(f"a{i}") for i in range(4)])
     updated = make_alert("a2", event_count=9)
     part.write_batch([updated])
@@ -80,7 +80,7 @@ def test_alerts_list_has_one_entry_per_incident_newest_first_capped(rprefix: str
 
 
 def test_counts_are_overwritten_with_the_latest_total(rprefix: str) -> None:
-    part = RedisSink(REDIS_URL, prefix=rprefix).build("redis", 0, 1)
+    part = RedisSink(REDIS_URL, prefix=rprefix).open()
     part.write_batch([RollupRow(T0, "page_view", 4, 2), RollupRow(T0, "page_view", 6, 3)])
     part.write_batch([RollupRow(T0, "page_view", 6, 3)])
     assert shared_client().get(f"{rprefix}counts:page_view:202601051200") == "6"
@@ -88,7 +88,7 @@ def test_counts_are_overwritten_with_the_latest_total(rprefix: str) -> None:
 
 def test_a_batch_is_one_write_per_key_in_one_pipeline() -> None:
     with private_redis() as server:
-        part = RedisSink(server.url, prefix="rtep:").build("redis", 0, 1)
+        part = RedisSink(server.url, prefix="rtep:").open()
         part.write_batch([make_event(i, user_id=f"u{i % 3}") for i in range(300)])
         stats = server.client().info("commandstats")
         assert stats["cmdstat_evalsha"]["calls"] == 1  # one script call for all the users
@@ -103,7 +103,7 @@ def test_many_users_and_sessions_are_packed_into_few_commands() -> None:
         client = server.client()
         client.hset("rtep:user:u7", mapping={"last_seen": "2027-01-01T00:00:00.000000+00:00"})
         client.config_resetstat()
-        part = RedisSink(server.url, prefix="rtep:").build("redis", 0, 1)
+        part = RedisSink(server.url, prefix="rtep:").open()
         sessions = [make_session(f"s{i}") for i in range(200)]
         sessions += [make_session(f"s{i}", ended_at=T0, ended_by="logout") for i in range(100)]
         part.write_batch([make_event(i, user_id=f"u{i}") for i in range(2500)] + sessions)
@@ -121,7 +121,7 @@ def test_outage_does_not_block_and_is_caught_up_afterwards() -> None:
     We expect: writes during the outage return at once and are counted as errors; the first
     batch after it writes the latest value of every key touched during the outage."""
     with private_redis() as server:
-        part: RedisPartition = RedisSink(server.url, prefix="rtep:").build("redis", 0, 1)
+        part: RedisWriter = RedisSink(server.url, prefix="rtep:").open()
         part.write_batch([make_event(0, user_id="before")])
         server.stop()
 
@@ -150,9 +150,9 @@ def test_catch_up_map_is_bounded() -> None:
     """Scenario: a long outage touches more keys than the cap.
     We expect: only the most recently updated ``dirty_cap`` keys are kept and written later."""
     with private_redis() as server:
-        part: RedisPartition = RedisSink(
+        part: RedisWriter = RedisSink(
             server.url, prefix="rtep:", dirty_cap=5, retry_interval_seconds=0
-        ).build("redis", 0, 1)
+        ).open()
         server.stop()
         for i in range(12):
             part.write_batch([make_event(i, user_id=f"u{i}")])
@@ -167,7 +167,7 @@ def test_catch_up_map_is_bounded() -> None:
 def test_close_writes_what_is_pending() -> None:
     """At the end of finite input, keys kept during an outage get one more chance."""
     with private_redis() as server:
-        part: RedisPartition = RedisSink(server.url, prefix="rtep:").build("redis", 0, 1)
+        part: RedisWriter = RedisSink(server.url, prefix="rtep:").open()
         server.stop()
         part.write_batch([make_event(1, user_id="ann")])
         server.start()
@@ -180,9 +180,9 @@ def test_slow_failures_are_spaced_out() -> None:
     We expect: after one timed-out attempt, batches within ``retry_interval_seconds`` are only
     kept for catch-up (no attempt, no wait), so a hung Redis cannot slow the pipeline down."""
     with private_redis() as server:
-        part: RedisPartition = RedisSink(
+        part: RedisWriter = RedisSink(
             server.url, prefix="rtep:", socket_timeout=0.2, retry_interval_seconds=60
-        ).build("redis", 0, 1)
+        ).open()
         part.write_batch([make_event(0)])
         server.client().client_pause(5000)
         misses = errors()

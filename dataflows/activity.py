@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
 
@@ -19,7 +18,6 @@ from dataflows.adapters import (
     ValidateBatch,
     by_type,
     failed_logins_by_ip,
-    log_kafka_error,
     shard_builder,
 )
 from dataflows.observers import observe_alerts, observe_dedup, observe_rollups, observe_sessions
@@ -43,6 +41,7 @@ from operators.schemas import EVENT_TYPES
 from operators.sessions import Sessionizer, SessionParams
 from operators.validation import Limits
 from rtep import metrics
+from rtep.kafka_source import LeanKafkaSource
 from rtep.metrics_server import serve_metrics
 from rtep.settings import Settings, get_settings
 from sinks.kafka import AlertsTopicSink, DlqSink
@@ -79,21 +78,19 @@ def build_flow(settings: Settings) -> Dataflow:
     )
 
     flow = Dataflow("rtep_activity")
-    raw = kop.input(
-        "kafka_in",
-        flow,
-        brokers=settings.kafka_brokers.split(","),
-        topics=[settings.events_topic],
+    source = LeanKafkaSource(
+        settings.kafka_brokers.split(","),
+        [settings.events_topic],
         starting_offset=OFFSET_BEGINNING,
         add_config=kafka_config,
         batch_size=settings.kafka_batch_size,
-    )  # .oks: KafkaSourceMessage, .errs: KafkaError
-    op.flat_map("kafka_errors", raw.errs, log_kafka_error)  # logged, never silently dropped
+    )
+    raw = op.input("kafka_in", flow, source)  # confluent_kafka.Message (errors logged)
     limits = Limits(settings.max_event_bytes, timedelta(seconds=settings.max_future_skew_seconds))
     breaker = RejectionBreaker(
         BreakerParams(settings.breaker_window, settings.breaker_reject_share)
     )
-    checked = op.flat_map_batch("validate", raw.oks, ValidateBatch(limits, breaker, shards))
+    checked = op.flat_map_batch("validate", raw, ValidateBatch(limits, breaker, shards))
     # (user shard, Event enriched) | (Kafka partition, Rejection)
     split = op.branch("split_valid", checked, _is_keyed_event)
 

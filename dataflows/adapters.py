@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.operators import StatefulBatchLogic
+from confluent_kafka import Message
 
 from operators.breaker import RejectionBreaker
 from operators.enrichment import enrich
@@ -51,7 +51,7 @@ class ValidateBatch:
         self.breaker = breaker
         self.shards = shards
 
-    def __call__(self, batch: list[KafkaSourceMessage[Any, Any]]) -> list[Keyed]:
+    def __call__(self, batch: list[Message]) -> list[Keyed]:
         """Validate and enrich a batch; count it; trip the breaker if most of it is bad."""
         now = datetime.now(UTC)
         shards = self.shards
@@ -60,8 +60,8 @@ class ValidateBatch:
         rejected: Counter[str] = Counter()
         failed_logins = 0
         for msg in batch:
-            source = Source(msg.topic or "", msg.partition or 0, msg.offset or 0)
-            result = validate_message(msg.value, source, now, now, self.limits)
+            source = Source(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
+            result = validate_message(msg.value(), source, now, now, self.limits)
             if isinstance(result, Event):
                 enrich(result)
                 valid[result.type] += 1
@@ -99,12 +99,6 @@ def failed_logins_by_ip(shards: int) -> Callable[[list[tuple[str, Event]]], list
 def by_type(batch: list[tuple[str, Event]]) -> list[Keyed]:
     """Events re-keyed by event type, for the per-type rollups (one call per batch)."""
     return [(e.type, e) for _, e in batch]
-
-
-def log_kafka_error(error: KafkaError[Any, Any]) -> list[Any]:
-    """Consume the Kafka source's error stream: log each error (they are otherwise dropped)."""
-    log.warning("kafka source error", error=str(error.err), partition=error.msg.partition)
-    return []
 
 
 class ShardAdapter(StatefulBatchLogic[In, Out, object], Generic[In, Out]):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
-from operators.model import Event
+from operators.model import EVENT_TS, Event
 from operators.state import ClockSnapshot, ShardClock, minus
 
 if TYPE_CHECKING:
@@ -62,18 +62,18 @@ class Deduplicator:
         """The events of ``items`` whose id was not seen, in order."""
         clock = self._clock
         clock.advance(now)
-        seen, times, ids, observe = self._seen, self._times, self._ids, clock.observe
+        seen, times, ids = self._seen, self._times, self._ids
         out: list[Event] = []
         for event in items:
             eid = event.event_id
             if eid in seen:
                 self.duplicates += 1
                 continue
-            observe(event.ts, now)
             seen.add(eid)
             times.append(event.ts.timestamp())
             ids.append(eid)
             out.append(event)
+        clock.observe_latest(map(EVENT_TS, out), now)
         for _ in range(len(ids) - self.params.max_ids):
             times.popleft()
             seen.discard(ids.popleft())

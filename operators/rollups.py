@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Self
 
+from operators.model import EVENT_TS as _TS
 from operators.model import Event
 from operators.state import ClockSnapshot, ExpiryQueue, ShardClock
 
@@ -61,8 +62,8 @@ class MinuteRollup:
         buckets, touched = self._buckets, {}
         retention_end = MINUTE + self.params.retention
         cutoff = self._advance_cutoff(now)
+        clock.observe_latest(map(_TS, items), now)
         for event in items:
-            clock.observe(event.ts, now)
             key = (event.ts.replace(second=0, microsecond=0), event.type)
             bucket = buckets.get(key)
             if bucket is None:

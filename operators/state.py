@@ -16,7 +16,7 @@ following event late.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
@@ -88,6 +88,12 @@ class ShardClock:
         if self._max_ts is None or ts > self._max_ts:
             self._max_ts = ts
             self._wall_at_max = now
+
+    def observe_latest(self, timestamps: Iterable[datetime], now: datetime) -> None:
+        """``observe`` the latest of ``timestamps`` only: the same watermark, one call a batch."""
+        latest = max(timestamps, default=None)
+        if latest is not None:
+            self.observe(latest, now)
 
     def watermark(self, now: datetime) -> datetime | None:
         """Event time below which data is late, at wall time ``now``; None before any event."""

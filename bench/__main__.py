@@ -64,12 +64,8 @@ def launch(system: str, env: Env, topic: str, dsn: str) -> Any:
         topics = {"RTEP_DLQ_TOPIC": f"{topic}.dlq", "RTEP_ALERTS_TOPIC": f"{topic}.alerts"}
         consumer = json.dumps({"fetch.wait.max.ms": str(env.fetch_wait_ms)})
         port = free_port()
-        proc = stack.start_pipeline(
-            RTEP_METRICS_PORT=str(port),
-            RTEP_KAFKA_EXTRA_CONFIG=consumer,
-            **topics,
-            **env.rtep_env,
-        )
+        settings = {"RTEP_METRICS_PORT": str(port), "RTEP_KAFKA_EXTRA_CONFIG": consumer, **topics}
+        proc = stack.start_pipeline(**(settings | env.rtep_env))  # --rtep-env overrides
         proc.metrics_port = port  # type: ignore[attr-defined]
         return proc
     python, module = {

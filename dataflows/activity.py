@@ -49,12 +49,20 @@ from sinks.postgres import AlertsSink, EventsSink, RejectedSink, RollupSink, Ses
 from sinks.redis_sink import RedisSink
 from sinks.retry import RetryPolicy
 
+CONSUMER_DEFAULTS = {
+    "auto.offset.reset": "earliest",
+    # librdkafka prefetches up to 64 MiB per partition by default (a consumer per partition here):
+    # 16 MiB is still ten 5,000-event batches ahead, and caps the buffers at 16 MiB x partitions.
+    "queued.max.messages.kbytes": "16384",
+}
+"""librdkafka settings of the input's consumers; ``RTEP_KAFKA_EXTRA_CONFIG`` overrides them."""
+
 
 def build_flow(settings: Settings) -> Dataflow:
     """Wire the whole pipeline from settings (tests build flows with their own settings)."""
     dsn = settings.database_url.get_secret_value()
     retry = RetryPolicy(max_retry_seconds=settings.sink_max_retry_seconds)
-    kafka_config = {"auto.offset.reset": "earliest", **settings.kafka_extra_config}
+    kafka_config = {**CONSUMER_DEFAULTS, **settings.kafka_extra_config}
     shards = settings.user_shards
     kafka_options: dict[str, Any] = {"retry": retry, "extra_config": settings.kafka_extra_config}
     dlq_sink = DlqSink(settings.kafka_brokers, settings.dlq_topic, **kafka_options)

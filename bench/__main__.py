@@ -278,7 +278,11 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_rss(args: argparse.Namespace) -> dict[str, Any]:
-    """rtep's RSS after each of ``--rss-steps`` events (1 M, 5 M) of the same user population."""
+    """rtep's RSS after each of ``--rss-steps`` events (1 M, 2 M, … 5 M) of one user population.
+
+    Each step is produced as one backlog and consumed at full speed, so with equal steps every
+    reading is taken under the same conditions and the series shows a trend, if any.
+    """
     with environment(args) as env:
         topic = "bench.rss"
         ensure_topics(env.broker.bootstrap, {topic: 4})
@@ -300,12 +304,13 @@ def run_rss(args: argparse.Namespace) -> dict[str, Any]:
                 memory = {k: round(res[k], 1) for k in ("rss_mb", "peak_rss_mb")}
                 points.append({"events": total, "stored": rows, **memory})
                 print(f"  rss after {total:,}: {json.dumps(points[-1])}", flush=True)
-    first, last = points[0]["rss_mb"], points[-1]["rss_mb"]
+    first, last = points[0], points[-1]
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": report.machine(),
         "rss": points,
-        "growth": round(last / first - 1, 3),
+        "growth": round(last["rss_mb"] / first["rss_mb"] - 1, 3),
+        "peak_growth": round(last["peak_rss_mb"] / first["peak_rss_mb"] - 1, 3),
     }
 
 
@@ -334,7 +339,7 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
     parser.add_argument("--rss", action="store_true", help="RSS flatness: 1 M then 5 M events")
     parser.add_argument(
-        "--rss-steps", type=int, nargs="+", default=[1_000_000, 5_000_000], help="with --rss"
+        "--rss-steps", type=int, nargs="+", default=[n * 1_000_000 for n in range(1, 6)], help="with --rss"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()

@@ -124,6 +124,10 @@ def write_rss(result: dict[str, Any], out: Path) -> None:
             f"| {p['events']:,} | {p['stored']:,} | {p['rss_mb']:.0f} | {p['peak_rss_mb']:.0f} |"
         )
     first, last = result["rss"][0]["events"], result["rss"][-1]["events"]
-    lines.append(f"\nRSS growth from {first:,} to {last:,} events: {result['growth']:+.1%}.")
+    lines.append(
+        f"\nFrom {first:,} to {last:,} events: peak RSS (VmHWM, the memory the run needed) "
+        f"{result['peak_growth']:+.1%}; RSS at the end of the step (VmRSS, after what glibc "
+        f"returned to the system) {result['growth']:+.1%}."
+    )
     (out / "rss-latest.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

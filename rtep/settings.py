@@ -25,7 +25,11 @@ class Settings(BaseSettings):
         5000, ge=1, description="Max messages per source batch (5000: +45% throughput vs 1000)."
     )
     kafka_extra_config: dict[str, str] = Field(
-        default_factory=dict, description="Extra librdkafka settings (JSON object), e.g. SASL."
+        default_factory=dict,
+        description=(
+            "Extra librdkafka settings (JSON object), e.g. SASL; they override the input's "
+            "defaults auto.offset.reset=earliest, queued.max.messages.kbytes=16384."
+        ),
     )
 
     # --- Stores ------------------------------------------------------------------------------

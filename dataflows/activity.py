@@ -72,10 +72,8 @@ def build_flow(settings: Settings) -> Dataflow:
     background: dict[str, Any] = {"parts": shards, "max_pending": settings.sink_max_pending}
     events_sink = EventsSink(dsn, retry, **background)
     rejected_sink = RejectedSink(dsn, retry, **background)
-    sessions_sink, alerts_sink = (
-        SessionsSink(dsn, retry, **background),
-        AlertsSink(dsn, retry, **background),
-    )
+    sessions_sink = SessionsSink(dsn, retry, **background)
+    alerts_sink = AlertsSink(dsn, retry, **background)
     rollup_sink = RollupSink(dsn, retry, **background)
     redis = RedisSink(
         settings.redis_url.get_secret_value(),

@@ -42,6 +42,7 @@ from operators.sessions import Sessionizer, SessionParams
 from operators.validation import Limits
 from rtep import metrics
 from rtep.kafka_source import LeanKafkaSource
+from rtep.memory import start_heap_trimmer
 from rtep.metrics_server import serve_metrics
 from rtep.settings import Settings, get_settings
 from sinks.kafka import AlertsTopicSink, DlqSink
@@ -198,6 +199,7 @@ def _is_keyed_event(item: tuple[str, object]) -> bool:
 def _main_flow() -> Dataflow:
     settings = get_settings()
     serve_metrics(settings)
+    start_heap_trimmer()
     gc.freeze()  # start-up objects leave the GC's scans: cheaper collections on the hot path
     gc.set_threshold(*GC_THRESHOLDS)
     return build_flow(settings)

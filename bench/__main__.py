@@ -8,7 +8,8 @@ Then each system serves a paced real-time load (``--rate`` events/s for ``--seco
 topic and we read end-to-end latency (``stored_at − ts``) from its table.
 
 Reports (never asserts): ``bench/results/<date>.json``, ``latest.md``, ``latest.png``.
-``--rss`` runs the memory-flatness check instead (1 M then 5 M events through rtep; slow).
+``--rss`` runs the memory-flatness check instead (five 1 M-event steps through rtep; slow);
+``--scale 1 2`` the scale-out curve (rtep alone on the backlog as 1, then 2 processes).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ import psutil
 import psycopg
 
 from bench import feed, peer_env, report
-from bench.procstat import BackendSampler, cpu_seconds, memory_mb
+from bench.processes import Processes
+from bench.procstat import BackendSampler, cpu_seconds
 from rtep.embedded import EmbeddedBroker, broker_binary, free_port
 from rtep.kafka_admin import ensure_topics
-from tests.harness import ROOT, Stack, fresh_database, redis_prefix, stop_process
+from tests.harness import ROOT, Stack, fresh_database, redis_prefix
 
 SYSTEMS = ("raw", "peer", "rtep")
 STALL_SECONDS = 30.0  # no new row for this long: the system is done (or stuck) below target
@@ -53,8 +55,11 @@ class Env:
     rtep_env: dict[str, str]
 
 
-def launch(system: str, env: Env, topic: str, dsn: str) -> Any:
-    """Start one system consuming ``topic`` into ``dsn``; the caller stops it."""
+def launch(system: str, env: Env, topic: str, dsn: str, processes: int = 1) -> Processes:
+    """Start one system consuming ``topic`` into ``dsn``; the caller stops it.
+
+    rtep runs as ``processes`` processes of one cluster (``-i/-a``) sharing a recovery directory.
+    """
     brokers = env.broker.bootstrap
     tag = uuid.uuid4().hex[:8]
     workdir = env.workdir / f"{system}-{tag}"
@@ -63,11 +68,18 @@ def launch(system: str, env: Env, topic: str, dsn: str) -> Any:
     if system == "rtep":
         topics = {"RTEP_DLQ_TOPIC": f"{topic}.dlq", "RTEP_ALERTS_TOPIC": f"{topic}.alerts"}
         consumer = json.dumps({"fetch.wait.max.ms": str(env.fetch_wait_ms)})
-        port = free_port()
+        port = free_port()  # process i serves /metrics on port + i
         settings = {"RTEP_METRICS_PORT": str(port), "RTEP_KAFKA_EXTRA_CONFIG": consumer, **topics}
-        proc = stack.start_pipeline(**(settings | env.rtep_env))  # --rtep-env overrides
-        proc.metrics_port = port  # type: ignore[attr-defined]
-        return proc
+        settings |= env.rtep_env  # --rtep-env overrides
+        cluster: list[str] = []
+        if processes > 1:
+            addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(processes))
+            cluster = ["-a", addresses]
+        procs = [
+            stack.start_pipeline(*(["-i", str(i), *cluster] if cluster else []), **settings)
+            for i in range(processes)
+        ]
+        return Processes(procs, [port + i for i in range(processes)])
     python, module = {
         "raw": (str(ROOT / ".venv/bin/python"), "bench.raw"),
         "peer": (peer_env.python(), "bench.peer_quix"),
@@ -75,7 +87,7 @@ def launch(system: str, env: Env, topic: str, dsn: str) -> Any:
     args = ["--brokers", brokers, "--topic", topic, "--dsn", dsn, "--group", f"bench-{tag}"]
     args += ["--fetch-wait-ms", str(env.fetch_wait_ms)]
     log = (workdir / "pipeline.log").open("ab")
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [python, "-m", module, *args],
         env=stack.env(),
         cwd=ROOT,
@@ -83,6 +95,7 @@ def launch(system: str, env: Env, topic: str, dsn: str) -> Any:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
+    return Processes([proc], [])
 
 
 def stored(conn: psycopg.Connection[Any]) -> int:
@@ -105,14 +118,14 @@ class Progress:
 
 
 def wait_stored(
-    conn: psycopg.Connection[Any], target: int, proc: Any, baseline: int = 0
+    conn: psycopg.Connection[Any], target: int, procs: Processes, baseline: int = 0
 ) -> Progress:
     """Poll until ``target`` rows are stored, or no row arrives for ``STALL_SECONDS``."""
     count, now = baseline, time.monotonic()
     progress = Progress(now, now, 0)
     while count < target:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the system under test exited early (rc {proc.returncode})")
+        if (code := procs.exited()) is not None:
+            raise RuntimeError(f"the system under test exited early (rc {code})")
         now_count, now = stored(conn), time.monotonic()
         if now_count != count:
             if count == baseline:
@@ -127,46 +140,50 @@ def wait_stored(
 
 @contextmanager
 def measured(
-    system: str, env: Env, topic: str
-) -> Iterator[tuple[str, Any, Callable[[], dict[str, float]]]]:
-    """A fresh database and the running system; yields (dsn, process, resource snapshot)."""
+    system: str, env: Env, topic: str, processes: int = 1
+) -> Iterator[tuple[str, Processes, Callable[[], dict[str, float]]]]:
+    """A fresh database and the running system; yields (dsn, processes, resource snapshot)."""
     with fresh_database("rtep_bench") as dsn:
         sampler = BackendSampler(dsn).start()
         broker_cpu = cpu_seconds(env.broker_pid) or 0.0
         redis_cpu = (cpu_seconds(env.redis_pid) or 0.0) if env.redis_pid else 0.0
-        proc = launch(system, env, topic, dsn)
+        procs = launch(system, env, topic, dsn, processes)
 
         def resources() -> dict[str, float]:
             return {
-                "cpu_s_pipeline": cpu_seconds(proc.pid) or 0.0,
+                "cpu_s_pipeline": procs.cpu_seconds(),
                 "cpu_s_postgres": sampler.stop(),
                 "cpu_s_broker": (cpu_seconds(env.broker_pid) or 0.0) - broker_cpu,
                 "cpu_s_redis": (cpu_seconds(env.redis_pid) or 0.0) - redis_cpu
                 if env.redis_pid
                 else 0.0,
-                "peak_rss_mb": memory_mb(proc.pid, "VmHWM") or 0.0,
-                "rss_mb": memory_mb(proc.pid, "VmRSS") or 0.0,
+                "peak_rss_mb": procs.memory_mb("VmHWM"),
+                "rss_mb": procs.memory_mb("VmRSS"),
             }
 
         try:
-            yield dsn, proc, resources
+            yield dsn, procs, resources
         finally:
             sampler.stop()
-            stop_process(proc)
+            procs.stop()
 
 
-def throughput(system: str, env: Env, topic: str, target: int) -> dict[str, Any]:
+def throughput(
+    system: str, env: Env, topic: str, target: int, processes: int = 1
+) -> dict[str, Any]:
     """Consume the backlog from the start; events/s until every valid event is stored."""
     began = time.monotonic()
-    with measured(system, env, topic) as (dsn, proc, resources), psycopg.connect(dsn) as conn:
+    run = measured(system, env, topic, processes)
+    with run as (dsn, procs, resources), psycopg.connect(dsn) as conn:
         conn.autocommit = True
-        progress = wait_stored(conn, target, proc)
+        progress = wait_stored(conn, target, procs)
         res = resources()
-        sinks = sink_seconds(proc.metrics_port) if system == "rtep" else {}
+        sinks = sink_seconds(procs.metrics_ports)
     rows = progress.rows
     per_k = 1000 / max(rows, 1)
     result = {
         "system": system,
+        "processes": processes,
         "target": target,
         "stored": rows,
         "complete": rows == target,
@@ -183,12 +200,16 @@ def throughput(system: str, env: Env, topic: str, target: int) -> dict[str, Any]
     return result
 
 
-def sink_seconds(port: int) -> dict[str, float]:
-    """Seconds rtep spent in each sink's writes (``rtep_sink_write_seconds_sum{sink}``)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    found = re.findall(r'^rtep_sink_write_seconds_sum\{sink="([^"]+)"\} (\S+)$', text, re.M)
-    return {sink: round(float(value), 2) for sink, value in found}
+def sink_seconds(ports: list[int]) -> dict[str, float]:
+    """Seconds rtep spent in each sink's writes (``rtep_sink_write_seconds_sum{sink}``, all processes)."""
+    seconds: dict[str, float] = {}
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        found = re.findall(r'^rtep_sink_write_seconds_sum\{sink="([^"]+)"\} (\S+)$', text, re.M)
+        for sink, value in found:
+            seconds[sink] = round(seconds.get(sink, 0.0) + float(value), 2)
+    return seconds
 
 
 def latency(system: str, env: Env, rate: int, seconds: float) -> dict[str, Any]:
@@ -196,13 +217,13 @@ def latency(system: str, env: Env, rate: int, seconds: float) -> dict[str, Any]:
     topic = f"bench.lat.{system}.{uuid.uuid4().hex[:6]}"
     brokers = env.broker.bootstrap
     ensure_topics(brokers, {topic: 4})
-    with measured(system, env, topic) as (dsn, proc, _), psycopg.connect(dsn) as conn:
+    with measured(system, env, topic) as (dsn, procs, _), psycopg.connect(dsn) as conn:
         conn.autocommit = True
         warm = feed.produce_paced(brokers, topic, rate, 2.0, start=10**9)
-        wait_stored(conn, warm, proc)  # started, connected, warm
+        wait_stored(conn, warm, procs)  # started, connected, warm
         load_start = time.time()
         sent = feed.produce_paced(brokers, topic, rate, seconds, start=2 * 10**9)
-        rows = warm + wait_stored(conn, warm + sent, proc, baseline=warm).rows
+        rows = warm + wait_stored(conn, warm + sent, procs, baseline=warm).rows
         row = conn.execute(
             "SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP "
             "(ORDER BY extract(epoch FROM stored_at - ts)), count(*) "
@@ -247,19 +268,22 @@ def environment(args: argparse.Namespace) -> Iterator[Env]:
         )
 
 
+def backlog(env: Env, args: argparse.Namespace, topic: str) -> tuple[str, feed.Expected]:
+    """Produce the ``--events`` backlog into a fresh 4-partition topic; (source, expected)."""
+    ensure_topics(env.broker.bootstrap, {topic: 4})
+    started = time.monotonic()
+    source = feed.produce_backlog(env.broker.bootstrap, topic, args.events, args.seed, args.users)
+    want = feed.expected(env.broker.bootstrap, topic)
+    print(f"backlog: {want} from {source} in {time.monotonic() - started:.1f}s", flush=True)
+    return source, want
+
+
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
     """Backlog throughput and paced latency for each system; the ratios."""
     systems = [s for s in SYSTEMS if s in args.systems]
     with environment(args) as env:
         topic = "bench.backlog"
-        ensure_topics(env.broker.bootstrap, {topic: 4})
-        started = time.monotonic()
-        source = feed.produce_backlog(
-            env.broker.bootstrap, topic, args.events, args.seed, args.users
-        )
-        produce_s = time.monotonic() - started
-        want = feed.expected(env.broker.bootstrap, topic)
-        print(f"backlog: {want} from {source} in {produce_s:.1f}s", flush=True)
+        source, want = backlog(env, args, topic)
         runs = {
             s: throughput(s, env, topic, want.rtep_valid if s == "rtep" else want.checks_valid)
             for s in systems
@@ -277,6 +301,21 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def run_scale(args: argparse.Namespace) -> dict[str, Any]:
+    """rtep's backlog throughput as 1, 2, … processes of one cluster (``--scale 1 2``)."""
+    with environment(args) as env:
+        topic = "bench.backlog"
+        source, want = backlog(env, args, topic)
+        runs = [throughput("rtep", env, topic, want.rtep_valid, n) for n in args.scale]
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": report.machine(),
+        "input": {"source": source, **want.__dict__, "partitions": 4},
+        "rtep_env": args.rtep_env,
+        "scale": runs,
+    }
+
+
 def run_rss(args: argparse.Namespace) -> dict[str, Any]:
     """rtep's RSS after each of ``--rss-steps`` events (1 M, 2 M, … 5 M) of one user population.
 
@@ -287,7 +326,7 @@ def run_rss(args: argparse.Namespace) -> dict[str, Any]:
         topic = "bench.rss"
         ensure_topics(env.broker.bootstrap, {topic: 4})
         points = []
-        with measured("rtep", env, topic) as (dsn, proc, resources), psycopg.connect(dsn) as conn:
+        with measured("rtep", env, topic) as (dsn, procs, resources), psycopg.connect(dsn) as conn:
             conn.autocommit = True
             spe = 60.0 / args.users  # one event per user per minute of event time
             t0 = time.time() - max(args.rss_steps) * spe - 600
@@ -297,7 +336,7 @@ def run_rss(args: argparse.Namespace) -> dict[str, Any]:
                 timeline = (t0 + produced * spe, count * spe)
                 feed.produce_backlog(env.broker.bootstrap, topic, count, args.seed, args.users,
                                      start=produced, timeline=timeline)  # fmt: skip
-                wait_stored(conn, total, proc, baseline=produced)
+                wait_stored(conn, total, procs, baseline=produced)
                 produced = total
                 rows = stored(conn)
                 res = resources()
@@ -339,12 +378,19 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
     parser.add_argument("--rss", action="store_true", help="RSS flatness: 1 M then 5 M events")
     parser.add_argument(
-        "--rss-steps", type=int, nargs="+", default=[n * 1_000_000 for n in range(1, 6)], help="with --rss"
-    )
+        "--rss-steps", type=int, nargs="+", default=[n * 1_000_000 for n in range(1, 6)],
+        help="with --rss",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scale", type=int, nargs="+", metavar="N",
+        help="scale-out curve instead: rtep's backlog throughput as N processes (-i/-a), e.g. 1 2",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     if args.rss:
         report.write_rss(run_rss(args), args.out)
+    elif args.scale:
+        report.write_scale(run_scale(args), args.out)
     else:
         report.write(run_all(args), args.out)
 

@@ -131,3 +131,31 @@ def write_rss(result: dict[str, Any], out: Path) -> None:
     )
     (out / "rss-latest.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def write_scale(result: dict[str, Any], out: Path) -> None:
+    """``scale-<date>.json`` and ``scale-latest.md`` under ``out``; print the table."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"scale-{result['date'][:10]}.json").write_text(json.dumps(result, indent=2))
+    m = result["machine"]
+    base = result["scale"][0]["events_per_s"]
+    lines = [
+        f"Date: {result['date']}; machine: {m['nproc']} cores ({m['cpu']}), {m['ram_gib']} GiB RAM. "
+        f"Input: {result['input']['messages']:,} messages, {result['input']['partitions']} "
+        "partitions.",
+        "",
+        "| processes | events/s to PostgreSQL | × first row | CPU s / 1k events: pipeline (all "
+        "processes) · postgres · broker · redis | peak RSS, all processes (MiB) |",
+        "|---:|---:|---:|---|---:|",
+    ]
+    for run in result["scale"]:
+        done = "" if run["complete"] else f" (incomplete: {run['stored']:,}/{run['target']:,})"
+        lines.append(
+            f"| {run['processes']} | {run['events_per_s']:,}{done} "
+            f"| {run['events_per_s'] / max(base, 1):.2f} | {run['cpu_s_per_1k_pipeline']:.3f} · "
+            f"{run['cpu_s_per_1k_postgres']:.3f} · {run['cpu_s_per_1k_broker']:.3f} · "
+            f"{run['cpu_s_per_1k_redis']:.3f} | {run['peak_rss_mb']:.0f} |"
+        )
+    table = "\n".join(lines) + "\n"
+    (out / "scale-latest.md").write_text(table)
+    print(table)

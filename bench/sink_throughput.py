@@ -101,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     events = make_events(args.events)
     with fresh_database("rtep_bench") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
-        part = EventsSink(dsn).build("bench", 0, 1)
+        part = EventsSink(dsn).open()
         part.write_batch(make_events(args.events + 1)[-1:])  # connect before measuring
         sink_pid = part.backend_pid
         assert sink_pid is not None

@@ -24,11 +24,16 @@ from rtep.settings import Settings, get_settings
 log = get_logger("rtep.serve")
 
 
-def prepare_recovery(settings: Settings) -> Path:
-    """Create and initialise the recovery directory when it holds no partitions yet."""
+def prepare_recovery(settings: Settings, index: int = 0) -> Path:
+    """Create the recovery directory; process 0 initialises it when it holds no partitions yet.
+
+    Only process 0 creates partitions, so processes of one host that share the directory do not
+    race to create the same files (the loser would crash). The cluster as a whole needs every
+    partition; a process on another host may start with an empty directory.
+    """
     directory = Path(settings.recovery_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    if not any(directory.glob("part-*.sqlite3")):
+    if index == 0 and not any(directory.glob("part-*.sqlite3")):
         init_db_dir(directory, settings.recovery_partitions)
         log.info(
             "recovery store initialised",
@@ -81,8 +86,9 @@ def main(argv: list[str]) -> int:
     except TimeoutError as exc:
         log.error(str(exc))
         return 2
-    recovery_dir = prepare_recovery(settings)
-    offset_metrics_port(settings, process_id(argv))
+    index = process_id(argv)
+    recovery_dir = prepare_recovery(settings, index)
+    offset_metrics_port(settings, index)
     return run_dataflow(dataflow_argv(settings, recovery_dir, argv))
 
 

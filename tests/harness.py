@@ -6,6 +6,7 @@ Synchronisation is by polling a condition with a deadline (``wait_until``), neve
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,10 +16,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 import redis
+from confluent_kafka import Message
 
 from rtep.kafka_admin import read_to_end
 from rtep.migrate import migrate
@@ -54,10 +56,17 @@ class Record:
     offset: int
 
 
+def _headers(message: Message) -> dict[str, bytes]:
+    """A message's headers by name, values as bytes (a header without a value as b"")."""
+    raw = message.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return {k: v if isinstance(v, bytes) else (v or "").encode() for k, v in pairs}
+
+
 def read_topic(brokers: str, topic: str, timeout: float = 60.0) -> list[Record]:
     """Every message of ``topic`` from the beginning to the current end of each partition."""
     return [
-        Record(m.key(), m.value(), dict(m.headers() or []), m.partition() or 0, m.offset() or 0)
+        Record(m.key(), m.value(), _headers(m), m.partition() or 0, m.offset() or 0)
         for m in read_to_end(brokers, topic, timeout=timeout)
     ]
 
@@ -205,7 +214,7 @@ class Stack:
     def query(self, sql: str, *params: object) -> list[tuple[object, ...]]:
         """Run one query on the stack's database and return all rows."""
         with psycopg.connect(self.dsn) as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchall()
 
     def scalar(self, sql: str, *params: object) -> object:
         """Run one query and return the first column of the first row."""
@@ -227,6 +236,11 @@ class Stack:
         assert proc.returncode == 0, f"sim failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
         return proc
 
+    def run_labelled_sim(self, labels: Path, *args: str) -> list[dict[str, Any]]:
+        """Run the simulator with ground-truth labels written to ``labels``; return the labels."""
+        self.run_sim(*args, "--labels", str(labels))
+        return [json.loads(line) for line in labels.read_text().splitlines() if line.strip()]
+
     def start_pipeline(self, *extra_args: str, **env: str) -> subprocess.Popen[bytes]:
         """Start the dataflow as ``python -m rtep.serve`` (recovery on); the caller stops it."""
         log = (self.workdir / "pipeline.log").open("ab")
@@ -245,13 +259,24 @@ class Stack:
         return path.read_text(errors="replace")[-6000:] if path.exists() else ""
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> int:
-    """Stop a child process with SIGINT (then SIGKILL); return its exit code."""
-    if proc.poll() is None:
-        proc.send_signal(2)
+def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 15) -> list[int]:
+    """Stop child processes with SIGINT, all at once (then SIGKILL); return their exit codes.
+
+    All at once: the processes of one Bytewax cluster panic when a peer leaves before them.
+    """
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(2)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
         try:
-            proc.wait(timeout=timeout)
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    return int(proc.returncode)
+    return [int(proc.returncode) for proc in procs]
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> int:
+    """Stop a child process with SIGINT (then SIGKILL); return its exit code."""
+    return stop_processes([proc], timeout)[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -16,10 +15,6 @@ from tests.harness import Stack, read_topic, scrape_metric, stop_process, wait_u
 N = 20_000
 
 
-def _labels(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def test_conservation_and_idempotent_resend(stack: Stack, tmp_path: Path) -> None:
     """Scenario: 20,000 messages, 2% malformed, 1% re-sent duplicates, then the whole stream again.
 
@@ -27,13 +22,11 @@ def test_conservation_and_idempotent_resend(stack: Stack, tmp_path: Path) -> Non
     hold exactly the malformed messages, byte-identical, with the labelled reason; messages in =
     rows stored + duplicates + dead letters; re-sending everything adds no event row.
     """
-    labels_file = tmp_path / "labels.jsonl"
-    stack.run_sim(
+    labels = stack.run_labelled_sim(
+        tmp_path / "labels.jsonl",
         "--count", str(N), "--rate", "0", "--users", "500", "--seed", "11",
         "--attack-share", "0", "--malformed-share", "0.02", "--duplicate-share", "0.01",
-        "--labels", str(labels_file),
     )  # fmt: skip
-    labels = _labels(labels_file)
     malformed = {lab["sha256"]: lab["reason"] for lab in labels if lab["kind"] == "malformed"}
     n_duplicates = sum(1 for lab in labels if lab["kind"] == "duplicate")
 

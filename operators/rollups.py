@@ -63,8 +63,14 @@ class MinuteRollup:
         retention_end = MINUTE + self.params.retention
         cutoff = self._advance_cutoff(now)
         clock.observe_latest(map(_TS, items), now)
+        minutes: dict[tuple[Any, ...], datetime] = {}  # (day, hour, minute, zone) -> the minute
         for event in items:
-            key = (event.ts.replace(second=0, microsecond=0), event.type)
+            ts = event.ts
+            day_minute = (ts.toordinal(), ts.hour, ts.minute, ts.tzinfo)  # cheaper than a datetime
+            minute = minutes.get(day_minute)
+            if minute is None:
+                minute = minutes[day_minute] = ts.replace(second=0, microsecond=0)
+            key = (minute, event.type)
             bucket = buckets.get(key)
             if bucket is None:
                 if cutoff is not None and key[0] + retention_end < cutoff:

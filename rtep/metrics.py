@@ -5,6 +5,7 @@ The dataflow updates these per batch, not per event, to keep the hot path cheap.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 
 from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE
@@ -111,3 +112,24 @@ class ConsumerLagCollector(Collector):
         for part, value in sorted(lag.items()):
             family.add_metric([part], value)
         yield family
+
+
+def observe_many(histogram: Histogram, values: Iterable[float]) -> None:
+    """``histogram.observe(v)`` for every value, with one update per bucket instead of per value.
+
+    Why: the events sink observes one latency per stored event (5,000 a batch); observing them
+    one by one took ~0.8 µs an event, ~2.5 % of the pipeline's CPU. This uses prometheus-client's
+    private ``_upper_bounds``/``_buckets``/``_sum`` (what ``observe`` itself updates);
+    ``tests/unit/test_metrics.py`` checks it against ``observe``, so an upgrade that changes
+    them fails there first.
+    """
+    bounds: list[float] = histogram._upper_bounds
+    counts = [0] * len(bounds)
+    total = 0.0
+    for value in values:
+        counts[bisect_left(bounds, value)] += 1  # first bound >= value, as observe() picks
+        total += value
+    histogram._sum.inc(total)
+    for bucket, count in zip(histogram._buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)

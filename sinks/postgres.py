@@ -27,7 +27,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from operators.model import Event, Rejection
-from rtep.metrics import EVENT_LATENCY, EVENTS_STORED, SINK_WRITE_SECONDS
+from rtep.metrics import EVENT_LATENCY, EVENTS_STORED, SINK_WRITE_SECONDS, observe_many
 from sinks.background import BackgroundSink
 from sinks.codec import json_text, safe_inet
 from sinks.retry import POSTGRES, RetryPolicy
@@ -285,9 +285,7 @@ def event_row(event: Event) -> Row:
 
 def observe_latency(timestamps: Sequence[datetime], committed: float) -> None:
     """rtep_event_latency_seconds: commit time minus event time, for each newly stored event."""
-    observe = EVENT_LATENCY.observe
-    for ts in timestamps:
-        observe(committed - ts.timestamp())
+    observe_many(EVENT_LATENCY, [committed - ts.timestamp() for ts in timestamps])
 
 
 EVENTS = TableSpec(

@@ -3,7 +3,7 @@ PYTHON ?= python3
 PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: run test test-heavy migrate bench bench-rss setup clean
+.PHONY: run test test-heavy migrate bench bench-rss bench-scale setup clean
 
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv .venv
@@ -29,6 +29,9 @@ bench: $(VENV_STAMP)  ## raw vs peer (Quix Streams) vs rtep, < 10 min; writes be
 
 bench-rss: $(VENV_STAMP)  ## dataflow RSS after each of five 1 M-event backlogs (~5 min)
 	$(PY) -m bench --rss
+
+bench-scale: $(VENV_STAMP)  ## rtep's throughput as 1, 2, 3 processes of one cluster (~4 min)
+	$(PY) -m bench --scale 1 2 3
 
 test-heavy: $(VENV_STAMP)  ## heavier fault-injection variants
 	RTEP_HEAVY_TESTS=1 $(PY) -m pytest tests/faults

@@ -40,7 +40,7 @@ _THINK_SIGMA = 1.0
 _THINK_MEAN = _THINK_MEDIAN * math.exp(_THINK_SIGMA**2 / 2)
 _EVENTS_PER_SESSION = 1 + 11 + LOGOUT_PROBABILITY  # login, actions, logout
 _OVERSHOOT = 1.25
-_ATTEMPTS = 6
+_ATTEMPTS = 12  # intensity x 1.6 each: up to ~180x, enough for one user and one event
 
 
 class SpanTooShort(ValueError):

@@ -15,10 +15,13 @@ from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
 
 from dataflows.adapters import (
+    Chunk,
     ValidateBatch,
     by_type,
     failed_logins_by_ip,
+    flatten,
     shard_builder,
+    split_chunk,
 )
 from dataflows.observers import observe_alerts, observe_dedup, observe_rollups, observe_sessions
 from operators.breaker import BreakerParams, RejectionBreaker
@@ -38,7 +41,7 @@ from operators.detection import (
 from operators.model import Event, Reason
 from operators.rollups import MinuteRollup, RollupParams
 from operators.schemas import EVENT_TYPES
-from operators.sessions import Sessionizer, SessionParams
+from operators.sessions import Session, Sessionizer, SessionParams
 from operators.validation import Limits
 from rtep import metrics
 from rtep.kafka_source import LeanKafkaSource
@@ -97,34 +100,34 @@ def build_flow(settings: Settings) -> Dataflow:
     breaker = RejectionBreaker(
         BreakerParams(settings.breaker_window, settings.breaker_reject_share)
     )
+    # Items are chunks from here on: (key, [values]), one per key per batch (dataflows/adapters).
     checked = op.flat_map_batch("validate", raw, ValidateBatch(limits, breaker, shards))
-    # (user shard, Event enriched) | (Kafka partition, Rejection)
-    split = op.branch("split_valid", checked, _is_keyed_event)
+    # (user shard, [Event enriched]) | (Kafka partition, [Rejection])
+    split = op.branch("split_valid", checked, _is_event_chunk)
 
     # --- rejected: dead-letter topic + rtep.rejected_events (original bytes, reason, source)
-    rejected = split.falses  # (Kafka partition, Rejection)
+    rejected = split.falses  # (Kafka partition, [Rejection])
     op.output("rejected_pg", rejected, rejected_sink)
-    op.output("dlq_out", op.key_rm("unkey_rejected", rejected), dlq_sink)
+    op.output("dlq_out", _values("rejections", rejected), dlq_sink)
 
     # --- valid: de-duplicate, sessionize (per user shard)
-    by_user = split.trues  # (user shard, Event)
+    by_user = split.trues  # (user shard, [Event])
     unique = op.stateful_batch(
         "dedup",
         by_user,
         shard_builder(
             Deduplicator, DedupParams.from_settings(settings, settings.dedup_max_ids), observe_dedup
         ),
-    )  # (user shard, Event) first occurrences only
+    )  # (user shard, [Event]) first occurrences only
     sessionized = op.stateful_batch(
         "sessionize",
         unique,
         shard_builder(Sessionizer, SessionParams.from_settings(settings), observe_sessions),
-    )  # (user shard, Event with session_id | Session)
-    session_split = op.branch("split_sessions", sessionized, _is_keyed_event)
-    events = session_split.trues  # (user shard, Event with session_id)
-    sessions = (
-        session_split.falses
-    )  # (user shard, Session): on open and close; open ones at most once per update interval
+    )  # (user shard, [Event with session_id | Session])
+    events = op.filter_map("session_events", sessionized, split_chunk(Event))
+    # (user shard, [Event with session_id])
+    sessions = op.filter_map("session_rows", sessionized, split_chunk(Session))
+    # (user shard, [Session]): on open and close; open ones at most once per update interval
     op.output("events_pg", events, events_sink)
     op.output("sessions_pg", sessions, sessions_sink)
 
@@ -147,22 +150,22 @@ def build_flow(settings: Settings) -> Dataflow:
     alert_streams = [
         op.stateful_batch(step, unique, shard_builder(rule, params, observe_alerts))
         for step, rule, params in user_rules
-    ]  # (user shard, Alert) per rule
+    ]  # (user shard, [Alert]) per rule
     failed_by_ip = op.flat_map_batch("failed_logins_by_ip", unique, failed_logins_by_ip(shards))
-    # (ip shard, Event) failed logins with an IP
+    # (ip shard, [Event]) failed logins with an IP
     stuffing = op.stateful_batch(
         "detect_stuffing",
         failed_by_ip,
         shard_builder(
             CredentialStuffing, CredentialStuffingParams.from_settings(settings), observe_alerts
         ),
-    )  # (ip shard, Alert)
-    alerts = op.merge("alerts", *alert_streams, stuffing)  # (shard, Alert)
+    )  # (ip shard, [Alert])
+    alerts = op.merge("alerts", *alert_streams, stuffing)  # (shard, [Alert])
     op.output("alerts_pg", alerts, alerts_sink)
-    op.output("alerts_kafka", op.key_rm("unkey_alerts", alerts), alerts_topic_sink)
+    op.output("alerts_kafka", _values("alerts", alerts), alerts_topic_sink)
 
     # --- rollups: per event type and event-time minute (overwrite semantics)
-    by_type_ = op.flat_map_batch("key_type", events, by_type)  # (type, Event)
+    by_type_ = op.flat_map_batch("key_type", events, by_type)  # (type, [Event])
     rollups = op.stateful_batch(
         "rollup",
         by_type_,
@@ -171,7 +174,7 @@ def build_flow(settings: Settings) -> Dataflow:
             RollupParams(timedelta(seconds=settings.rollup_retention_seconds), lateness),
             observe_rollups,
         ),
-    )  # (type, RollupRow)
+    )  # (type, [RollupRow])
     op.output("rollups_pg", rollups, rollup_sink)
 
     # --- hot cache: one Redis pipeline per write for everything
@@ -192,8 +195,13 @@ def build_flow(settings: Settings) -> Dataflow:
     return flow
 
 
-def _is_keyed_event(item: tuple[str, object]) -> bool:
-    return isinstance(item[1], Event)
+def _is_event_chunk(chunk: Chunk) -> bool:
+    return isinstance(chunk[1][0], Event)
+
+
+def _values(name: str, chunks: Any) -> Any:
+    """One item per value of the chunks, keys dropped: for the Kafka topic sinks."""
+    return op.flat_map(f"{name}_values", op.key_rm(f"unkey_{name}", chunks), flatten)
 
 
 def _main_flow() -> Dataflow:

@@ -133,11 +133,12 @@ class BackgroundWriter(Generic[X]):
                 self._cond.notify_all()
 
 
-class BackgroundSink(FixedPartitionedSink[X, None], Generic[X]):
+class BackgroundSink(FixedPartitionedSink[list[X], None], Generic[X]):
     """Base of the sinks written by a ``BackgroundWriter``: subclasses say how to ``open`` one.
 
-    Items arrive as ``(key, value)``; the key only picks a partition (``parts`` of them, spread
-    over the workers). Every partition in a process hands its values to the sink's one writer.
+    Items arrive as chunks, ``(key, [values…])``; the key only picks a partition (``parts`` of
+    them, spread over the workers). Every partition in a process hands its values to the sink's
+    one writer.
     """
 
     name: str
@@ -159,7 +160,7 @@ class BackgroundSink(FixedPartitionedSink[X, None], Generic[X]):
 
     def build_part(
         self, step_id: str, for_part: str, resume_state: None
-    ) -> StatefulSinkPartition[X, None]:
+    ) -> StatefulSinkPartition[list[X], None]:
         """A partition handing its values to this process's writer (started on first use)."""
         with self._lock:
             if self._writer is None:
@@ -178,7 +179,7 @@ class BackgroundSink(FixedPartitionedSink[X, None], Generic[X]):
             writer.close()
 
 
-class _Partition(StatefulSinkPartition[X, None]):
+class _Partition(StatefulSinkPartition[list[X], None]):
     """One partition: a handle on its sink's writer. Its only state is "all written"."""
 
     def __init__(self, sink: BackgroundSink[X], writer: BackgroundWriter[X]) -> None:
@@ -186,9 +187,9 @@ class _Partition(StatefulSinkPartition[X, None]):
         self._writer = writer
         self._closed = False
 
-    def write_batch(self, values: list[X]) -> None:
-        """Hand the values to the writer (blocks only when it is ``max_pending`` behind)."""
-        self._writer.submit(values)
+    def write_batch(self, values: list[list[X]]) -> None:
+        """Hand the chunks' values to the writer (blocks only when it is ``max_pending`` behind)."""
+        self._writer.submit(values[0] if len(values) == 1 else [v for c in values for v in c])
 
     def snapshot(self) -> None:
         """The epoch ends: wait until everything handed over is stored, so offsets may commit."""

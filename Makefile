@@ -27,7 +27,7 @@ migrate: $(VENV_STAMP)  ## apply pending sql/ migrations to RTEP_DATABASE_URL (i
 bench: $(VENV_STAMP)  ## raw vs peer (Quix Streams) vs rtep, < 10 min; writes bench/results/
 	$(PY) -m bench
 
-bench-rss: $(VENV_STAMP)  ## dataflow RSS after each of five 1 M-event backlogs (~5 min)
+bench-rss: $(VENV_STAMP)  ## dataflow RSS after each of five 1 M-event backlogs (~6 min)
 	$(PY) -m bench --rss
 
 bench-scale: $(VENV_STAMP)  ## rtep's throughput as 1, 2, 3 processes of one cluster (~4 min)

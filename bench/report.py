@@ -118,7 +118,7 @@ def write_rss(result: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"rss-{result['date'][:10]}.json").write_text(json.dumps(result, indent=2))
     lines = [f"Date: {result['date']}; machine: {result['machine']}", "",
-             "| events | stored | RSS (MiB) | peak RSS (MiB) |", "|---:|---:|---:|---:|"]  # fmt: skip
+             "| events | stored | RSS at rest (MiB) | peak RSS (MiB) |", "|---:|---:|---:|---:|"]  # fmt: skip
     for p in result["rss"]:
         lines.append(
             f"| {p['events']:,} | {p['stored']:,} | {p['rss_mb']:.0f} | {p['peak_rss_mb']:.0f} |"
@@ -126,8 +126,9 @@ def write_rss(result: dict[str, Any], out: Path) -> None:
     first, last = result["rss"][0]["events"], result["rss"][-1]["events"]
     lines.append(
         f"\nFrom {first:,} to {last:,} events: peak RSS (VmHWM, the memory the run needed) "
-        f"{result['peak_growth']:+.1%}; RSS at the end of the step (VmRSS, after what glibc "
-        f"returned to the system) {result['growth']:+.1%}."
+        f"{result['peak_growth']:+.1%}; RSS at rest after the step (lowest VmRSS over "
+        f"{result.get('rest_seconds', 0):.0f} s idle, "
+        f"after what the process handed back) {result['growth']:+.1%}."
     )
     (out / "rss-latest.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

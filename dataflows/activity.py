@@ -66,7 +66,6 @@ def build_flow(settings: Settings) -> Dataflow:
     """Wire the whole pipeline from settings (tests build flows with their own settings)."""
     dsn = settings.database_url.get_secret_value()
     retry = RetryPolicy(max_retry_seconds=settings.sink_max_retry_seconds)
-    kafka_config = {**CONSUMER_DEFAULTS, **settings.kafka_extra_config}
     shards = settings.user_shards
     kafka_options: dict[str, Any] = {"retry": retry, "extra_config": settings.kafka_extra_config}
     dlq_sink = DlqSink(settings.kafka_brokers, settings.dlq_topic, **kafka_options)
@@ -92,7 +91,8 @@ def build_flow(settings: Settings) -> Dataflow:
         settings.kafka_brokers.split(","),
         [settings.events_topic],
         starting_offset=OFFSET_BEGINNING,
-        add_config=kafka_config,
+        add_config=settings.kafka_extra_config,
+        consumer_config={**CONSUMER_DEFAULTS, **settings.kafka_extra_config},
         batch_size=settings.kafka_batch_size,
     )
     raw = op.input("kafka_in", flow, source)  # confluent_kafka.Message (errors logged)

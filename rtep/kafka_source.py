@@ -30,16 +30,33 @@ class LeanKafkaSource(FixedPartitionedSource[Message, int | None]):
     """A ``KafkaSource`` whose batches are lists of ``confluent_kafka.Message`` (errors logged).
 
     Takes ``KafkaSource``'s arguments (``brokers``, ``topics``, ``starting_offset``,
-    ``add_config``, ``batch_size``); consumer errors are never raised, as with
-    ``kafka.operators.input``.
+    ``add_config``, ``batch_size``), plus ``consumer_config``: settings for the consumers only.
+    ``add_config`` also reaches the admin client that lists the partitions, which warns about
+    every consumer-only property it is given (``CONFWARN`` on stderr at each start). Consumer
+    errors are never raised, as with ``kafka.operators.input``.
     """
 
-    def __init__(self, brokers: list[str], topics: list[str], **options: Any) -> None:
-        self._source = KafkaSource(brokers, topics, raise_on_errors=False, **options)
+    def __init__(
+        self,
+        brokers: list[str],
+        topics: list[str],
+        *,
+        consumer_config: dict[str, str] | None = None,
+        **options: Any,
+    ) -> None:
+        self._lister = KafkaSource(brokers, topics, raise_on_errors=False, **options)
+        shared = options.pop("add_config", None) or {}
+        self._source = KafkaSource(
+            brokers,
+            topics,
+            raise_on_errors=False,
+            add_config={**shared, **(consumer_config or {})},
+            **options,
+        )
 
     def list_parts(self) -> list[str]:
         """Each Kafka partition of the topics is an input partition ("<index>-<topic>")."""
-        return self._source.list_parts()
+        return self._lister.list_parts()
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> LeanPartition:
         """Bytewax's partition (consumer, offsets, lag gauge) behind a cheaper ``next_batch``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
 from confluent_kafka import Message
 
 from rtep.embedded import EmbeddedBroker
@@ -51,3 +52,19 @@ def test_lists_every_partition_of_every_topic(broker: EmbeddedBroker) -> None:
     ensure_topics(broker.bootstrap, {topic: 3})
     source = LeanKafkaSource([broker.bootstrap], [topic])
     assert sorted(source.list_parts()) == [f"{i}-{topic}" for i in range(3)]
+
+
+def test_consumer_only_settings_do_not_reach_the_admin_client(
+    broker: EmbeddedBroker, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """librdkafka warns (CONFWARN, on stderr) when a client gets a property of another kind."""
+    topic = f"t{uuid.uuid4().hex[:8]}.in"
+    ensure_topics(broker.bootstrap, {topic: 1})
+    produce(broker.bootstrap, topic, [b"m0"])
+    consumer_only = {"auto.offset.reset": "earliest", "queued.max.messages.kbytes": "1024"}
+    source = LeanKafkaSource([broker.bootstrap], [topic], consumer_config=consumer_only)
+    assert source.list_parts() == [f"0-{topic}"]
+    part = source.build_part("kafka_in", f"0-{topic}", None)
+    assert [m.value() for m in read(part, 1)] == [b"m0"]
+    part.close()
+    assert "CONFWARN" not in capfd.readouterr().err

@@ -72,14 +72,12 @@ def launch(system: str, env: Env, topic: str, dsn: str, processes: int = 1) -> P
         port = free_port()  # process i serves /metrics on port + i
         settings = {"RTEP_METRICS_PORT": str(port), "RTEP_KAFKA_EXTRA_CONFIG": consumer, **topics}
         settings |= env.rtep_env  # --rtep-env overrides
-        cluster: list[str] = []
-        if processes > 1:
-            addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(processes))
-            cluster = ["-a", addresses]
+        addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(processes))
         procs = [
-            stack.start_pipeline(*(["-i", str(i), *cluster] if cluster else []), **settings)
+            stack.start_pipeline(*(["-i", str(i), "-a", addresses] if processes > 1 else []),
+                                 **settings)
             for i in range(processes)
-        ]
+        ]  # fmt: skip
         return Processes(procs, [port + i for i in range(processes)])
     python, module = {
         "raw": (str(ROOT / ".venv/bin/python"), "bench.raw"),

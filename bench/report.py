@@ -38,6 +38,12 @@ def ratios(runs: dict[str, dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+def _cpu(run: dict[str, Any]) -> str:
+    """CPU seconds per 1,000 events: pipeline · postgres · broker · redis."""
+    names = ("pipeline", "postgres", "broker", "redis")
+    return " · ".join(f"{run.get(f'cpu_s_per_1k_{name}', 0):.3f}" for name in names)
+
+
 def _table(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
@@ -54,9 +60,7 @@ def _table(result: dict[str, Any]) -> str:
         latency = f"{lat['p50_ms']} / {lat['p99_ms']}" if lat else "–"
         done = "" if run["complete"] else f" (incomplete: {run['stored']:,}/{run['target']:,})"
         lines.append(
-            f"| {name} | {run['events_per_s']:,}{done} | {run['cpu_s_per_1k_pipeline']:.3f} · "
-            f"{run['cpu_s_per_1k_postgres']:.3f} · {run['cpu_s_per_1k_broker']:.3f} · "
-            f"{run.get('cpu_s_per_1k_redis', 0):.3f} "
+            f"| {name} | {run['events_per_s']:,}{done} | {_cpu(run)} "
             f"| {run['peak_rss_mb']:.0f} | {latency} |"
         )
     if result["latency"]:
@@ -127,7 +131,7 @@ def write_rss(result: dict[str, Any], out: Path) -> None:
     lines.append(
         f"\nFrom {first:,} to {last:,} events: peak RSS (VmHWM, the memory the run needed) "
         f"{result['peak_growth']:+.1%}; RSS at rest after the step (lowest VmRSS over "
-        f"{result.get('rest_seconds', 0):.0f} s idle, "
+        f"{result['rest_seconds']:.0f} s idle, "
         f"after what the process handed back) {result['growth']:+.1%}."
     )
     (out / "rss-latest.md").write_text("\n".join(lines) + "\n")
@@ -153,9 +157,8 @@ def write_scale(result: dict[str, Any], out: Path) -> None:
         done = "" if run["complete"] else f" (incomplete: {run['stored']:,}/{run['target']:,})"
         lines.append(
             f"| {run['processes']} | {run['events_per_s']:,}{done} "
-            f"| {run['events_per_s'] / max(base, 1):.2f} | {run['cpu_s_per_1k_pipeline']:.3f} · "
-            f"{run['cpu_s_per_1k_postgres']:.3f} · {run['cpu_s_per_1k_broker']:.3f} · "
-            f"{run['cpu_s_per_1k_redis']:.3f} | {run['peak_rss_mb']:.0f} |"
+            f"| {run['events_per_s'] / max(base, 1):.2f} | {_cpu(run)} "
+            f"| {run['peak_rss_mb']:.0f} |"
         )
     table = "\n".join(lines) + "\n"
     (out / "scale-latest.md").write_text(table)

@@ -18,8 +18,8 @@ from dataflows.adapters import (
     Chunk,
     ValidateBatch,
     by_type,
+    chunk_values,
     failed_logins_by_ip,
-    flatten,
     shard_builder,
     split_chunk,
 )
@@ -92,7 +92,7 @@ def build_flow(settings: Settings) -> Dataflow:
         [settings.events_topic],
         starting_offset=OFFSET_BEGINNING,
         add_config=settings.kafka_extra_config,
-        consumer_config={**CONSUMER_DEFAULTS, **settings.kafka_extra_config},
+        consumer_defaults=CONSUMER_DEFAULTS,
         batch_size=settings.kafka_batch_size,
     )
     raw = op.input("kafka_in", flow, source)  # confluent_kafka.Message (errors logged)
@@ -201,7 +201,7 @@ def _is_event_chunk(chunk: Chunk) -> bool:
 
 def _values(name: str, chunks: Any) -> Any:
     """One item per value of the chunks, keys dropped: for the Kafka topic sinks."""
-    return op.flat_map(f"{name}_values", op.key_rm(f"unkey_{name}", chunks), flatten)
+    return op.flat_map(f"{name}_values", chunks, chunk_values)
 
 
 def _main_flow() -> Dataflow:

@@ -56,9 +56,9 @@ def chunked(pairs: Iterable[tuple[str, Any]]) -> list[Chunk]:
     return list(groups.items())
 
 
-def flatten(chunk: list[Any]) -> list[Any]:
-    """``flat_map`` mapper: a chunk's value list, one item per value (for the Kafka topic sinks)."""
-    return chunk
+def chunk_values(chunk: Chunk) -> list[Any]:
+    """``flat_map`` mapper: a chunk's values, one item each, key dropped (Kafka topic sinks)."""
+    return chunk[1]
 
 
 def values_of(batch: Iterable[Chunk]) -> Iterator[Any]:

@@ -30,10 +30,10 @@ class LeanKafkaSource(FixedPartitionedSource[Message, int | None]):
     """A ``KafkaSource`` whose batches are lists of ``confluent_kafka.Message`` (errors logged).
 
     Takes ``KafkaSource``'s arguments (``brokers``, ``topics``, ``starting_offset``,
-    ``add_config``, ``batch_size``), plus ``consumer_config``: settings for the consumers only.
-    ``add_config`` also reaches the admin client that lists the partitions, which warns about
-    every consumer-only property it is given (``CONFWARN`` on stderr at each start). Consumer
-    errors are never raised, as with ``kafka.operators.input``.
+    ``add_config``, ``batch_size``), plus ``consumer_defaults``: settings for the consumers only,
+    which ``add_config`` overrides. ``add_config`` alone reaches the admin client that lists the
+    partitions: it warns about every consumer-only property it is given (``CONFWARN`` on stderr
+    at each start). Consumer errors are never raised, as with ``kafka.operators.input``.
     """
 
     def __init__(
@@ -41,17 +41,15 @@ class LeanKafkaSource(FixedPartitionedSource[Message, int | None]):
         brokers: list[str],
         topics: list[str],
         *,
-        consumer_config: dict[str, str] | None = None,
+        add_config: dict[str, str] | None = None,
+        consumer_defaults: dict[str, str] | None = None,
         **options: Any,
     ) -> None:
-        self._lister = KafkaSource(brokers, topics, raise_on_errors=False, **options)
-        shared = options.pop("add_config", None) or {}
+        shared = add_config or {}
+        self._lister = KafkaSource(brokers, topics, add_config=shared, **options)
+        consumer = {**(consumer_defaults or {}), **shared}
         self._source = KafkaSource(
-            brokers,
-            topics,
-            raise_on_errors=False,
-            add_config={**shared, **(consumer_config or {})},
-            **options,
+            brokers, topics, raise_on_errors=False, add_config=consumer, **options
         )
 
     def list_parts(self) -> list[str]:

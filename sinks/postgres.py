@@ -285,7 +285,7 @@ def event_row(event: Event) -> Row:
 
 def observe_latency(timestamps: Sequence[datetime], committed: float) -> None:
     """rtep_event_latency_seconds: commit time minus event time, for each newly stored event."""
-    observe_many(EVENT_LATENCY, [committed - ts.timestamp() for ts in timestamps])
+    observe_many(EVENT_LATENCY, (committed - ts.timestamp() for ts in timestamps))
 
 
 EVENTS = TableSpec(

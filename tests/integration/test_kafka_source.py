@@ -62,7 +62,7 @@ def test_consumer_only_settings_do_not_reach_the_admin_client(
     ensure_topics(broker.bootstrap, {topic: 1})
     produce(broker.bootstrap, topic, [b"m0"])
     consumer_only = {"auto.offset.reset": "earliest", "queued.max.messages.kbytes": "1024"}
-    source = LeanKafkaSource([broker.bootstrap], [topic], consumer_config=consumer_only)
+    source = LeanKafkaSource([broker.bootstrap], [topic], consumer_defaults=consumer_only)
     assert source.list_parts() == [f"0-{topic}"]
     part = source.build_part("kafka_in", f"0-{topic}", None)
     assert [m.value() for m in read(part, 1)] == [b"m0"]

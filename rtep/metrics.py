@@ -48,6 +48,11 @@ SINK_WRITE_SECONDS = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 SINK_ERRORS = Counter("rtep_sink_errors", "Failed write attempts (retried), by sink.", ["sink"])
+SINK_BLOCKED_WORKERS = Gauge(
+    "rtep_sink_blocked_workers",
+    "Flow workers waiting for room in a sink's write queue (back-pressure), by sink.",
+    ["sink"],
+)
 EVENT_LATENCY = Histogram(
     "rtep_event_latency_seconds",
     "Event timestamp to committed in PostgreSQL.",

@@ -14,6 +14,7 @@ Why it keeps the guarantees:
   item handed over so far is written, so offsets never run ahead of the data.
 - **Back-pressure.** At most ``max_pending`` items wait for the writer; beyond that the flow
   blocks in ``write_batch`` (a backend outage still freezes consumption, memory stays bounded).
+  ``rtep_sink_blocked_workers{sink}`` counts the workers waiting there.
 - **Errors stop the flow.** A write that fails for good (``BackendUnavailable`` after the retry
   policy gives up, or a bug) is raised by the next ``write_batch`` or ``snapshot`` of any
   partition of that sink, so the flow exits non-zero as before.
@@ -31,6 +32,7 @@ from typing import Generic, Protocol, TypeVar
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from rtep.logs import get_logger
+from rtep.metrics import SINK_BLOCKED_WORKERS
 
 X = TypeVar("X")
 log = get_logger("rtep.sinks.background")
@@ -60,6 +62,8 @@ class BackgroundWriter(Generic[X]):
         self._written = 0  # of those, items stored
         self._error: BaseException | None = None
         self._stopping = False
+        self._blocked = SINK_BLOCKED_WORKERS.labels(name)
+        self._blocked.set(0)
         self._thread = threading.Thread(target=self._run, name=f"rtep-sink-{name}", daemon=True)
         self._thread.start()
 
@@ -68,8 +72,13 @@ class BackgroundWriter(Generic[X]):
         if not items:
             return
         with self._cond:
-            while len(self._pending) >= self._max_pending and self._error is None:
-                self._cond.wait()
+            if len(self._pending) >= self._max_pending and self._error is None:
+                self._blocked.inc()  # visible as rtep_sink_blocked_workers while the flow waits
+                try:
+                    while len(self._pending) >= self._max_pending and self._error is None:
+                        self._cond.wait()
+                finally:
+                    self._blocked.dec()
             self._raise_failed()
             self._pending.extend(items)
             self._submitted += len(items)

@@ -33,8 +33,9 @@ def test_postgres_down_20s_back_pressure_then_nothing_lost(
     crash); the second half is produced while it is down; after OUTAGE_SECONDS it comes back.
 
     We expect: the sinks retry (rtep_sink_errors_total rises) and the flow applies back-pressure:
-    once RTEP_SINK_MAX_PENDING items wait for a sink's writer (small here, so that it fills),
-    rtep_events_consumed_total does not move while PostgreSQL is down although input is waiting;
+    once RTEP_SINK_MAX_PENDING items wait for a sink's writer (small here, so that it fills), the
+    worker blocks (rtep_sink_blocked_workers) and from then on rtep_events_consumed_total does not
+    move while PostgreSQL is down although input is waiting;
     after the restart the flow resumes by itself and conservation holds exactly (no DLQ repeat:
     the process never crashed).
     """
@@ -62,6 +63,11 @@ def test_postgres_down_20s_back_pressure_then_nothing_lost(
             lambda: metric(port, "rtep_sink_errors_total") > errors_before,
             timeout=60,
             what="the sinks to notice the outage",
+        )
+        wait_until(
+            lambda: metric(port, "rtep_sink_blocked_workers") >= 1,
+            timeout=60,
+            what="the flow to block on a full sink queue (rtep_sink_blocked_workers)",
         )
         consumed_while_down = metric(port, "rtep_events_consumed_total")
         time.sleep(OUTAGE_SECONDS)  # the outage itself: a scenario parameter, not a wait

@@ -9,8 +9,10 @@ from __future__ import annotations
 import threading
 
 import pytest
+from prometheus_client import REGISTRY
 
 from sinks.background import BackgroundWriter
+from tests.harness import wait_until
 
 WAIT = 10.0  # upper bound for things that must happen; never reached when the code is right
 
@@ -36,6 +38,11 @@ class GatedWriter:
 
     def close(self) -> None:
         self.closed = True
+
+
+def blocked_workers(sink: str) -> float:
+    """The back-pressure gauge of one sink, as Prometheus would scrape it."""
+    return REGISTRY.get_sample_value("rtep_sink_blocked_workers", {"sink": sink}) or 0.0
 
 
 def in_thread(fn: object) -> threading.Thread:
@@ -84,16 +91,16 @@ def test_flush_returns_only_once_the_write_is_done() -> None:
 
 def test_submit_blocks_while_max_pending_items_wait() -> None:
     sink = GatedWriter(open_gate=False)
-    writer = BackgroundWriter("t", sink, max_pending=3)
+    writer = BackgroundWriter("bp", sink, max_pending=3)
     writer.submit([1])
     assert sink.started.acquire(timeout=WAIT)  # [1] is being written; nothing queued
     writer.submit([2, 3, 4])  # 3 queued: the limit
     blocked = in_thread(lambda: writer.submit([5]))
-    blocked.join(0.2)
+    wait_until(lambda: blocked_workers("bp") == 1, timeout=WAIT, what="the submit to block")
     assert blocked.is_alive()
     sink.gate.set()  # the writer takes [2, 3, 4]: room again
     blocked.join(WAIT)
-    assert not blocked.is_alive()
+    assert not blocked.is_alive() and blocked_workers("bp") == 0
     writer.flush()
     assert [x for batch in sink.writes for x in batch] == [1, 2, 3, 4, 5]
     writer.close()

@@ -53,8 +53,9 @@ def produce_backlog(
     """Produce ``count`` events into ``topic`` as fast as possible; return the source used.
 
     ``start`` numbers the first event (a later segment of the same population: the simulator gets
-    seed ``seed + start`` so eventIds differ); ``timeline`` is the simulator's (first timestamp,
-    span) in epoch seconds, so that consecutive segments follow each other in event time.
+    seed ``seed + start`` so eventIds differ, and population seed ``seed`` so the users keep their
+    IPs and devices); ``timeline`` is the simulator's (first timestamp, span) in epoch seconds, so
+    that consecutive segments follow each other in event time.
     """
     if sim_installed():
         env = {**os.environ, "RTEP_KAFKA_BROKERS": brokers, "RTEP_EVENTS_TOPIC": topic}
@@ -65,6 +66,8 @@ def produce_backlog(
             str(count),
             "--seed",
             str(seed + start),
+            "--population-seed",
+            str(seed),
             "--users",
             str(users),
         ]

@@ -34,6 +34,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--users", type=int, default=500, help="simulated users")
     p.add_argument("--seed", type=int, default=0, help="same seed and flags = same messages")
     p.add_argument(
+        "--population-seed",
+        type=int,
+        default=None,
+        help="seed of the users' profiles (usual IPs and devices); default: --seed. Keep it and "
+        "change --seed to send more traffic of the same users (new eventIds, same habits)",
+    )
+    p.add_argument(
         "--attack-share",
         type=float,
         default=0.0,
@@ -84,15 +91,17 @@ def messages_for(
             raise ValueError("--count 0 (endless) needs --rate > 0: timestamps follow real time")
         t0 = wall if args.start is None else AWARE_DATETIME.validate_python(args.start).timestamp()
         return endless(
-            args.users, args.seed, start=t0, rate=args.rate, shares=shares
-        ), lambda ts: mono + ts - t0
+            args.users, args.seed, start=t0, rate=args.rate, shares=shares,
+            population_seed=args.population_seed,
+        ), lambda ts: mono + ts - t0  # fmt: skip
     start = None if args.start is None else AWARE_DATETIME.validate_python(args.start).timestamp()
     plan = Timeline.plan(count=args.count, rate=args.rate, users=args.users, wall=wall,
                          span=args.span, start=start)  # fmt: skip
     if plan.ends_in_future(wall, MAX_FUTURE_SKEW):
         _say("warning: the timeline ends in the future; the pipeline rejects events more than "
              f"{MAX_FUTURE_SKEW:.0f} s ahead")  # fmt: skip
-    config = SimConfig(args.count, args.users, args.seed, plan.t0, plan.span, shares)
+    config = SimConfig(args.count, args.users, args.seed, plan.t0, plan.span, shares,
+                       population_seed=args.population_seed)  # fmt: skip
     started = time.monotonic()
     generated = generate(config)
     _say(f"sim generated {len(generated)} messages in {time.monotonic() - started:.1f}s "

@@ -57,6 +57,7 @@ class SimConfig:
     span: float
     shares: Shares = field(default_factory=Shares)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    population_seed: int | None = None  # the users' seed (usual IPs, devices); None: ``seed``
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +208,8 @@ class Simulator:
 
 def generate(config: SimConfig) -> list[Message]:
     """The messages of a finite run, in send order (deterministic for ``config``)."""
-    sim = Simulator(config.users, config.seed, config.thresholds)
+    population = config.seed if config.population_seed is None else config.population_seed
+    sim = Simulator(config.users, population, config.thresholds)
     rng = random.Random(f"rtep-sim:{config.seed}:chunk:0")
     return sim.chunk(rng, config.count, config.start, config.span, config.shares)
 
@@ -221,9 +223,10 @@ def endless(
     shares: Shares,
     thresholds: Thresholds | None = None,
     chunk_seconds: float = ENDLESS_CHUNK_SECONDS,
+    population_seed: int | None = None,
 ) -> Iterator[Message]:
     """``rate`` messages per simulated second from ``start`` on, without end (``--count 0``)."""
-    sim = Simulator(users, seed, thresholds)
+    sim = Simulator(users, seed if population_seed is None else population_seed, thresholds)
     per_chunk = max(1, round(rate * chunk_seconds))
     for index in counter():
         rng = random.Random(f"rtep-sim:{seed}:chunk:{index}")

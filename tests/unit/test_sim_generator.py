@@ -129,6 +129,29 @@ def test_same_config_gives_byte_identical_messages_and_labels() -> None:
     assert [m.value for m in other] != [m.value for m in first]
 
 
+def test_population_seed_keeps_the_users_habits_and_renews_the_events() -> None:
+    """More traffic of the same users (``--population-seed``): events from the same profiles
+    (usual IPs and devices), none of the same eventIds; without it, another seed is another
+    population."""
+    profiles = {p.user_id: p for p in Simulator(150, 7).profiles}
+
+    def habitual_share(messages: list[Message]) -> float:
+        benign = [e for m in messages if m.kind == "benign" for e in valid_events([m])]
+        usual = [
+            value in getattr(profiles[e["payload"]["userId"]], field)
+            for e in benign
+            for key, field in (("ip", "ips"), ("device", "devices"))
+            if (value := e["payload"].get(key)) is not None
+        ]
+        return sum(usual) / len(usual)
+
+    same_users = generate(config(shares=Shares(), seed=8, population_seed=7))
+    assert habitual_share(same_users) >= 0.9
+    assert habitual_share(generate(config(shares=Shares(), seed=8))) < 0.5  # shared device names
+    first = generate(config(shares=Shares()))
+    assert not {m.value for m in first} & {m.value for m in same_users}
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_benign_traffic_never_crosses_a_threshold_rule(seed: int) -> None:
     """Scenario: attack share 0, dense traffic (many sessions, mistyped passwords).

@@ -72,13 +72,9 @@ class BackgroundWriter(Generic[X]):
         if not items:
             return
         with self._cond:
-            if len(self._pending) >= self._max_pending and self._error is None:
-                self._blocked.inc()  # visible as rtep_sink_blocked_workers while the flow waits
-                try:
-                    while len(self._pending) >= self._max_pending and self._error is None:
-                        self._cond.wait()
-                finally:
-                    self._blocked.dec()
+            if not self._has_room():
+                with self._blocked.track_inprogress():  # rtep_sink_blocked_workers while waiting
+                    self._cond.wait_for(self._has_room)
             self._raise_failed()
             self._pending.extend(items)
             self._submitted += len(items)
@@ -112,6 +108,10 @@ class BackgroundWriter(Generic[X]):
             self._writer.close()
         except Exception as exc:
             log.warning("closing a sink writer failed", sink=self.name, error=str(exc))
+
+    def _has_room(self) -> bool:
+        """A submit may go ahead: fewer than ``max_pending`` queued, or the writer failed."""
+        return len(self._pending) < self._max_pending or self._error is not None
 
     def _raise_failed(self) -> None:
         if self._error is not None:

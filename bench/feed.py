@@ -30,7 +30,12 @@ def sim_installed() -> bool:
     return (ROOT / "sim" / "__main__.py").exists()
 
 
-def _producer(brokers: str) -> Producer:
+def producer(brokers: str) -> Producer:
+    """The load generator's producer (idempotent, 20 ms linger).
+
+    Keep one for a warm-up and the measured load: an idempotent producer holds its first
+    messages about 0.5 s while it gets a producer id, which would count as pipeline latency.
+    """
     return Producer(
         {
             "bootstrap.servers": brokers,
@@ -82,20 +87,19 @@ def produce_backlog(
         subprocess.run([sys.executable, "-m", "sim", *args], env=env, cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         return f"python -m sim {' '.join(args)}"
-    producer = _producer(brokers)
+    backlog_producer = producer(brokers)
     for first in range(start, start + count, _CHUNK):
         size = min(_CHUNK, start + count - first)
         for i, value in enumerate(make_messages(size, first, users), first):
-            producer.produce(topic, value, f"user-{i % users}".encode())
-            producer.poll(0)
-    if producer.flush(120) != 0:
+            backlog_producer.produce(topic, value, f"user-{i % users}".encode())
+            backlog_producer.poll(0)
+    if backlog_producer.flush(120) != 0:
         raise RuntimeError("backlog not acknowledged by the broker")
     return f"bench.validation.make_messages({count}, {start}, users={users})"
 
 
-def produce_paced(brokers: str, topic: str, rate: int, seconds: float, start: int) -> int:
+def produce_paced(producer: Producer, topic: str, rate: int, seconds: float, start: int) -> int:
     """Produce ``rate`` events/s for ``seconds`` with real-time timestamps; return the count."""
-    producer = _producer(brokers)
     users = 5000
     sent = 0
     began = time.monotonic()

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections import Counter, deque
+from array import array
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -21,7 +22,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from operators.model import EVENT_TS as _TS
 from operators.model import Event
-from operators.state import ClockSnapshot, ExpiryQueue, ShardClock, minus
+from operators.state import (
+    ClockSnapshot,
+    ExpiryQueue,
+    ShardClock,
+    from_micros,
+    minus,
+    to_micros,
+)
 
 if TYPE_CHECKING:
     from rtep.settings import Settings
@@ -139,9 +147,6 @@ class NewDeviceLoginParams:
 
 
 # --- the threshold engine ------------------------------------------------------------------------
-_Entry = tuple[datetime, str, str]  # ts, event_id, member (event_id, or user_id when distinct)
-
-
 @dataclass(slots=True)
 class _Incident:
     """Mutable state of one open incident."""
@@ -165,15 +170,86 @@ class _Incident:
         return cls(t[0], t[1], t[2], t[3], t[4], None if t[5] is None else set(t[5]))
 
 
-class _Subject:
-    """Window of qualifying events of one subject, ordered by event time, and its incident."""
+class _Window:
+    """Qualifying events of one subject within the window, and its incident.
 
-    __slots__ = ("counts", "entries", "incident")
+    Entries are ordered by (time, event id, member) and kept as parallel columns, not as tuples:
+    every subject is snapshotted at each Bytewax snapshot interval, and an int64 column plus one
+    joined string pickle about 30 times faster than a (datetime, id, member) tuple per entry
+    (0.3 s for 150k entries on the benchmark machine, all of it a stall of the whole flow).
+    """
+
+    __slots__ = ("counts", "ids", "incident", "members", "times")
 
     def __init__(self, distinct: bool) -> None:
-        self.entries: deque[_Entry] = deque()
+        self.times = array("q")  # event time, microseconds since the Unix epoch (to_micros)
+        self.ids: list[str] = []
+        self.members: list[str] | None = [] if distinct else None
         self.counts: Counter[str] | None = Counter() if distinct else None
         self.incident: _Incident | None = None
+
+    def insert(self, micros: int, event_id: str, member: str | None) -> None:
+        """Add one entry at its place in (time, event id, member) order."""
+        times, ids, members = self.times, self.ids, self.members
+        pos = len(times)
+        if pos and micros <= times[-1]:  # not simply the newest entry
+            pos = bisect.bisect_right(times, micros)
+            # ties on time: full-key order, so it never depends on arrival
+            while (
+                pos
+                and times[pos - 1] == micros
+                and (ids[pos - 1], None if members is None else members[pos - 1])
+                > (event_id, member)
+            ):
+                pos -= 1
+        times.insert(pos, micros)
+        ids.insert(pos, event_id)
+        if members is not None:
+            assert member is not None and self.counts is not None, "distinct: counts members"
+            members.insert(pos, member)
+            self.counts[member] += 1
+
+    def drop_oldest(self, n: int) -> None:
+        """Forget the ``n`` earliest entries."""
+        if self.members is not None:
+            counts = self.counts
+            assert counts is not None
+            for member in self.members[:n]:
+                counts[member] -= 1
+                if not counts[member]:
+                    del counts[member]
+            del self.members[:n]
+        del self.times[:n]
+        del self.ids[:n]
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """(times, ids joined by newlines, members, incident): compact and immutable.
+
+        Event ids are UUIDs (validation), so a newline never occurs in one.
+        """
+        members = None if self.members is None else tuple(self.members)
+        incident = None if self.incident is None else self.incident.to_tuple()
+        return (self.times[:], "\n".join(self.ids), members, incident)
+
+    @classmethod
+    def restore(cls, snap: tuple[Any, ...], distinct: bool) -> _Window:
+        """Inverse of ``snapshot``; also takes the older ((datetime, id, member), ...) form."""
+        window = cls(distinct)
+        if len(snap) == 2:  # written before the columns: entries as tuples
+            entries, incident = snap
+            window.times.extend(to_micros(e[0]) for e in entries)
+            window.ids.extend(e[1] for e in entries)
+            column = [e[2] for e in entries]
+        else:
+            times, ids, column, incident = snap
+            window.times.extend(times)
+            window.ids.extend(ids.split("\n") if ids else ())
+        if window.members is not None:
+            window.members.extend(column)
+            assert window.counts is not None
+            window.counts.update(column)
+        window.incident = None if incident is None else _Incident.from_tuple(incident)
+        return window
 
 
 class BurstTracker:
@@ -190,40 +266,34 @@ class BurstTracker:
         self.rule = rule
         self.threshold = threshold
         self.window = window
+        self._window_micros = window // timedelta(microseconds=1)
         self.distinct = distinct
         self.retain = retain
-        self.subjects: dict[str, _Subject] = {}
+        self.subjects: dict[str, _Window] = {}
         self.expiry: ExpiryQueue[str] = ExpiryQueue()
 
     def add(
-        self, subject: str, ts: datetime, event_id: str, member: str, now: datetime
+        self, subject: str, ts: datetime, event_id: str, member: str | None, now: datetime
     ) -> tuple[_Incident | None, bool]:
-        """Count one qualifying event; return (its incident if any, whether it is new)."""
+        """Count one qualifying event; return (its incident if any, whether it is new).
+
+        ``member`` is what a distinct tracker counts (None for the others: they count events).
+        """
         sub = self.subjects.get(subject)
         window = self.window
         if sub is None:
-            sub = self.subjects[subject] = _Subject(self.distinct)
+            sub = self.subjects[subject] = _Window(self.distinct)
             # a lower bound of the subject's expiry, which only grows while it lives
             self.expiry.schedule(subject, ts + window)
-        entries, counts = sub.entries, sub.counts
-        entry = (ts, event_id, member)
-        if not entries or entry >= entries[-1]:  # full-tuple order: ties never depend on arrival
-            entries.append(entry)
-        else:
-            entries.insert(bisect.bisect_right(entries, entry), entry)
-        if counts is not None:
-            counts[member] += 1
-        horizon = minus(entries[-1][0], window)
-        while entries[0][0] < horizon:
-            old = entries.popleft()
-            if counts is not None:
-                counts[old[2]] -= 1
-                if not counts[old[2]]:
-                    del counts[old[2]]
-        if counts is None:
-            # Only the newest `threshold` events can decide a crossing: a bot's flood stays O(N).
-            while len(entries) > self.threshold:
-                entries.popleft()
+        sub.insert(to_micros(ts), event_id, member)
+        times, counts = sub.times, sub.counts
+        horizon = times[-1] - self._window_micros
+        stale = bisect.bisect_left(times, horizon) if times[0] < horizon else 0
+        # Only the newest `threshold` events can decide a crossing: a bot's flood stays O(N).
+        if counts is None and len(times) - self.threshold > stale:
+            stale = len(times) - self.threshold
+        if stale:
+            sub.drop_oldest(stale)
         inc = sub.incident
         if (
             inc is not None
@@ -235,18 +305,17 @@ class BurstTracker:
                 inc.window_end = ts
             elif ts < inc.window_start:
                 inc.window_start = ts
-            if inc.members is not None:
+            if inc.members is not None and member is not None:
                 inc.members.add(member)
             return inc, False
-        size = len(entries) if counts is None else len(counts)
+        size = len(times) if counts is None else len(counts)
         if size < self.threshold:
             return None, False
-        first = entries[0]
         inc = sub.incident = _Incident(
-            alert_id_for(self.rule, subject, first[1]),
-            first[0],
-            entries[-1][0],
-            len(entries),
+            alert_id_for(self.rule, subject, sub.ids[0]),
+            from_micros(times[0]),
+            from_micros(times[-1]),
+            len(times),
             now,
             None if counts is None else set(counts),
         )
@@ -268,31 +337,24 @@ class BurstTracker:
         sub = self.subjects.get(subject)
         if sub is None:
             return None
-        end = sub.entries[-1][0] + self.window if sub.entries else None
+        end = from_micros(sub.times[-1]) + self.window if sub.times else None
         if sub.incident is not None:
             held = sub.incident.window_end + self.retain
             end = held if end is None or held > end else end
         return end
 
     def snapshot(self) -> tuple[Any, ...]:
-        """Immutable copy for recovery."""
+        """Immutable copy for recovery (compact: see ``_Window``)."""
         return (
-            tuple(
-                (k, tuple(s.entries), None if s.incident is None else s.incident.to_tuple())
-                for k, s in self.subjects.items()
-            ),
+            tuple((k, *s.snapshot()) for k, s in self.subjects.items()),
             self.expiry.snapshot(),
         )
 
     def load(self, snap: tuple[Any, ...]) -> None:
         """Inverse of ``snapshot`` (into an empty tracker)."""
         subjects, expiry = snap
-        for key, entries, incident in subjects:
-            sub = self.subjects[key] = _Subject(self.distinct)
-            sub.entries.extend(entries)
-            if sub.counts is not None:
-                sub.counts.update(e[2] for e in entries)
-            sub.incident = None if incident is None else _Incident.from_tuple(incident)
+        for key, *window in subjects:
+            self.subjects[key] = _Window.restore(tuple(window), self.distinct)
         self.expiry = ExpiryQueue(expiry)
 
     def __len__(self) -> int:
@@ -399,8 +461,8 @@ class _ThresholdRule(_Rule):
         self._tracker.load(snapshot[1])
         return self
 
-    def _member(self, event: Event) -> tuple[str, str] | None:
-        """(subject, member) when ``event`` qualifies, else None."""
+    def _member(self, event: Event) -> tuple[str, str | None] | None:
+        """(subject, member) when ``event`` qualifies, else None; member only when DISTINCT."""
         raise NotImplementedError
 
     def _check(self, event: Event, now: datetime) -> None:
@@ -444,8 +506,8 @@ class FailedLoginBurst(_ThresholdRule):
     LOGINS_ONLY = True
     RULE, SEVERITY = "failed_login_burst", WARNING
 
-    def _member(self, event: Event) -> tuple[str, str] | None:
-        return (event.user_id, event.event_id) if event.failed_login else None
+    def _member(self, event: Event) -> tuple[str, str | None] | None:
+        return (event.user_id, None) if event.failed_login else None
 
 
 class CredentialStuffing(_ThresholdRule):
@@ -458,7 +520,7 @@ class CredentialStuffing(_ThresholdRule):
     RULE, SEVERITY, SUBJECT_TYPE = "credential_stuffing", CRITICAL, "ip"
     DISTINCT = True
 
-    def _member(self, event: Event) -> tuple[str, str] | None:
+    def _member(self, event: Event) -> tuple[str, str | None] | None:
         if event.ip is None or not event.failed_login:
             return None
         return event.ip, event.user_id
@@ -477,8 +539,8 @@ class AbnormalEventRate(_ThresholdRule):
 
     RULE, SEVERITY = "abnormal_event_rate", WARNING
 
-    def _member(self, event: Event) -> tuple[str, str] | None:
-        return event.user_id, event.event_id
+    def _member(self, event: Event) -> tuple[str, str | None] | None:
+        return event.user_id, None
 
 
 class BruteForceSuccess(_Rule):
@@ -524,7 +586,7 @@ class BruteForceSuccess(_Rule):
             return
         user, ts = event.user_id, event.ts
         if event.failed_login:
-            self._bursts.add(user, ts, event.event_id, event.event_id, now)
+            self._bursts.add(user, ts, event.event_id, None, now)
             return
         burst = self._bursts.incident(user)
         if burst is None or ts < burst.window_start or ts - burst.window_end > self.params.window:

@@ -98,8 +98,9 @@ def produce_backlog(
     return f"bench.validation.make_messages({count}, {start}, users={users})"
 
 
-def produce_paced(producer: Producer, topic: str, rate: int, seconds: float, start: int) -> int:
-    """Produce ``rate`` events/s for ``seconds`` with real-time timestamps; return the count."""
+def produce_paced(load: Producer, topic: str, rate: int, seconds: float, start: int) -> int:
+    """Produce ``rate`` events/s for ``seconds`` with real-time timestamps through ``load`` (see
+    ``producer``); return the count."""
     users = 5000
     sent = 0
     began = time.monotonic()
@@ -107,11 +108,11 @@ def produce_paced(producer: Producer, topic: str, rate: int, seconds: float, sta
         due = int(elapsed * rate) - sent
         now = datetime.now(UTC)
         for i in range(start + sent, start + sent + due):
-            producer.produce(topic, event_message(i, users, now), f"user-{i % users}".encode())
+            load.produce(topic, event_message(i, users, now), f"user-{i % users}".encode())
         sent += max(due, 0)
-        producer.poll(0)
+        load.poll(0)
         time.sleep(0.002)  # pacing tick of the load generator, not synchronisation
-    if producer.flush(60) != 0:
+    if load.flush(60) != 0:
         raise RuntimeError("paced load not acknowledged by the broker")
     return sent
 

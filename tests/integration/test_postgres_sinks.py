@@ -99,9 +99,7 @@ def test_invalid_ip_is_stored_null_and_kept_in_payload(database: str) -> None:
     assert rows == [(None, "999.1.1.1"), (None, "fe80::1%eth0"), ("2001:db8::1", None)]
 
 
-@settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     ids=st.lists(st.integers(0, 40), min_size=1, max_size=120),
     cuts=st.lists(st.integers(1, 30), min_size=1, max_size=8),
@@ -233,9 +231,7 @@ _ip_like = st.one_of(
 )
 
 
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ips=st.lists(_ip_like, min_size=1, max_size=200, unique=True))
 def test_no_ip_string_can_fail_a_batch(database: str, ips: list[str]) -> None:
     """Whatever the ip strings, the batch is stored; the column is NULL exactly when unsafe."""

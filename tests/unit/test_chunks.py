@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from dataflows.adapters import ValidateBatch, chunked, shard_key
@@ -57,7 +57,6 @@ messages = st.lists(
 )
 
 
-@settings(deadline=None)
 @given(messages)
 def test_validate_batch_chunks_events_by_user_shard_and_rejections_by_partition(
     spec: list[tuple[str, bool, int]],

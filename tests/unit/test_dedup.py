@@ -34,7 +34,7 @@ def build(spec: list[tuple[int, int]]) -> list[Event]:
     return out
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(stream, st.integers(min_value=1, max_value=9))
 def test_first_occurrences_pass_and_repeats_never_do(
     spec: list[tuple[int, int]], batch: int

@@ -86,7 +86,7 @@ def bursts(draw: st.DrawFn) -> list[list[float]]:
     return out
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(bursts(), st.integers(min_value=1, max_value=7))
 def test_exactly_one_alert_id_per_incident(groups: list[list[float]], batch: int) -> None:
     events = [failed_login(t) for g in groups for t in g]
@@ -101,7 +101,7 @@ def test_exactly_one_alert_id_per_incident(groups: list[list[float]], batch: int
     assert logic.is_empty()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(bursts(), st.integers(min_value=1, max_value=7), st.integers(min_value=0))
 def test_detection_snapshot_restore_equals_uninterrupted(
     groups: list[list[float]], batch: int, at: int
@@ -210,7 +210,7 @@ def test_next_tick_schedules_expiry_and_never_busy_loops() -> None:
     assert logic.is_empty() and logic.next_tick() is None
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(
     st.lists(
         st.tuples(st.integers(min_value=0, max_value=30), st.integers(min_value=0, max_value=290)),
@@ -233,7 +233,7 @@ def test_credential_stuffing_alerts_iff_enough_distinct_users_within_the_window(
         assert alerts[-1].details["distinct_users"] == distinct
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(
     st.integers(min_value=0, max_value=8),
     st.lists(st.integers(min_value=-30, max_value=400), min_size=1, max_size=5),

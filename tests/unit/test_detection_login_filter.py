@@ -51,7 +51,7 @@ def _events(spec: list[tuple[str, int, str, str]]) -> list[Event]:
     return out
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(
     st.lists(
         st.tuples(

@@ -62,7 +62,7 @@ def run(logic: Any, batches: list[list[Event]]) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize(("cls", "params"), RULES, ids=IDS)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(spec=events_spec, cut=st.integers(0, 50), size=st.integers(1, 8))
 def test_restored_rule_behaves_like_the_original(
     cls: Any, params: Any, spec: list[tuple[str, int, bool]], cut: int, size: int

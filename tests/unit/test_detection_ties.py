@@ -39,7 +39,7 @@ RULES: list[tuple[Any, Any, Any]] = [
 
 
 @pytest.mark.parametrize(("cls", "params", "user"), RULES, ids=["stuffing", "burst"])
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(order=st.randoms(use_true_random=False), cut=st.integers(1, 12))
 def test_alerts_do_not_depend_on_the_order_of_equal_timestamps(
     cls: Any, params: Any, user: Any, order: Any, cut: int
@@ -64,7 +64,7 @@ def test_alerts_do_not_depend_on_the_order_of_equal_timestamps(
 
 
 @pytest.mark.parametrize(("cls", "params", "user"), RULES, ids=["stuffing", "burst"])
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(order=st.randoms(use_true_random=False))
 def test_alerts_do_not_depend_on_the_order_within_a_batch(
     cls: Any, params: Any, user: Any, order: Any

@@ -95,7 +95,7 @@ def _event(i: int, ts: datetime, kind: str, user: int, ip: int) -> Any:
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(events=_events, cut=st.integers(1, 30), ticks=st.lists(st.integers(0, 10**6), max_size=3))
 def test_no_valid_event_time_makes_an_operator_raise(
     events: list[tuple[datetime, str, int, int]], cut: int, ticks: list[int]

@@ -30,7 +30,7 @@ def build(spec: list[tuple[int, str, str]]) -> list[Event]:
     return [make_event(kind, t=t, user=user) for t, kind, user in sorted(spec)]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(events_spec, st.integers(min_value=1, max_value=20))
 def test_last_row_per_bucket_equals_brute_force(
     spec: list[tuple[int, str, str]], batch: int

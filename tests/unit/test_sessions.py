@@ -199,7 +199,7 @@ def split(events: list[Event], cuts: list[int]) -> list[list[Event]]:
     return [events[a:b] for a, b in pairwise(bounds)]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(streams(), st.lists(st.integers(min_value=0), max_size=5))
 def test_boundaries_exactly_where_gaps_exceed_the_limit(
     spec: list[tuple[str, int, str]], cuts: list[int]
@@ -225,7 +225,7 @@ def test_boundaries_exactly_where_gaps_exceed_the_limit(
     assert logic.is_empty() and logic.users() == 0
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(streams(with_logout=True))
 def test_logout_closes_and_belongs_to_its_session(spec: list[tuple[str, int, str]]) -> None:
     events = build(spec)
@@ -243,7 +243,7 @@ def test_logout_closes_and_belongs_to_its_session(spec: list[tuple[str, int, str
     assert sum(r.event_count for r in rows.values()) == len(events)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(
     streams(with_logout=True),
     st.lists(st.integers(min_value=0), max_size=4),
@@ -272,7 +272,7 @@ def _flat(item: Event | Session) -> object:
     return (item.event_id, item.session_id, item.late)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(streams(), st.integers(min_value=0, max_value=60))
 def test_reordering_within_lateness_changes_nothing(
     spec: list[tuple[str, int, str]], swap_seed: int
@@ -306,7 +306,7 @@ def test_reordering_within_lateness_changes_nothing(
     }
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(
     st.lists(
         st.tuples(
@@ -366,7 +366,7 @@ def test_memory_is_bounded_by_active_users() -> None:
     assert logic.users() == 0 and logic.open_sessions() == 0 and logic.is_empty()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(
     st.lists(
         st.tuples(
@@ -407,7 +407,7 @@ def test_streaming_equals_the_offline_definition(
         assert [e.event_id for e in events if e.session_id == ref.session_id] == ref.event_ids
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(
     streams(with_logout=True),
     st.lists(st.integers(min_value=0), max_size=6),

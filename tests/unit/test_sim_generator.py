@@ -247,7 +247,7 @@ def test_stream_is_in_time_order_per_user_and_never_past_the_end() -> None:
     assert all(a.ts <= b.ts for a, b in pairwise(messages))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(
     seed=st.integers(0, 2**32),
     count=st.integers(1, 1500),
@@ -285,7 +285,7 @@ def test_label_counts_add_up(
     assert len(seen) == summary["valid_distinct"]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     count=st.integers(1, 10**7),
     rate=st.sampled_from([0.0, 0.5, 50.0, 10_000.0]),

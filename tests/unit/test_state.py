@@ -41,7 +41,7 @@ def test_tick_is_when_the_watermark_passes_and_never_sooner_than_a_second() -> N
     assert clock.tick_for(None) is None
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(
     st.lists(
         st.tuples(st.sampled_from("abcdef"), st.integers(min_value=0, max_value=100)), max_size=40

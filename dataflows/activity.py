@@ -83,6 +83,7 @@ def build_flow(settings: Settings) -> Dataflow:
         prefix=settings.redis_prefix,
         counts_ttl_seconds=settings.redis_counts_ttl_seconds,
         recent_alerts_cap=settings.redis_recent_alerts,
+        write_interval_seconds=settings.redis_write_interval_ms / 1000,
         **background,
     )
 

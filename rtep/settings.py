@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     redis_counts_ttl_seconds: int = Field(
         2 * 86400, ge=60, description="TTL of rtep:counts:{type}:{minute} keys."
     )
+    redis_write_interval_ms: int = Field(
+        250,
+        ge=0,
+        description="Least time between two Redis writes: each carries more keys (0: no wait).",
+    )
     redis_recent_alerts: int = Field(1000, ge=1, description="Cap of the rtep:alerts:recent list.")
 
     # --- Validation --------------------------------------------------------------------------

@@ -26,6 +26,7 @@ so the partition count only spreads the work over workers and costs nothing.
 from __future__ import annotations
 
 import threading
+import time
 from abc import abstractmethod
 from typing import Generic, Protocol, TypeVar
 
@@ -50,10 +51,16 @@ class BackgroundWriter(Generic[X]):
     """One thread writing, in order, what the flow submits; ``flush`` waits until it is stored."""
 
     def __init__(
-        self, name: str, writer: BatchWriter[X], max_pending: int, close_timeout: float = 10.0
+        self,
+        name: str,
+        writer: BatchWriter[X],
+        max_pending: int,
+        close_timeout: float = 10.0,
+        linger: float = 0.0,
     ) -> None:
         self.name = name
         self._close_timeout = close_timeout
+        self._linger = linger
         self._writer = writer
         self._max_pending = max_pending
         self._cond = threading.Condition()
@@ -62,6 +69,7 @@ class BackgroundWriter(Generic[X]):
         self._written = 0  # of those, items stored
         self._error: BaseException | None = None
         self._stopping = False
+        self._flushing = 0  # callers waiting in flush: the writer stops lingering for them
         self._blocked = SINK_BLOCKED_WORKERS.labels(name)
         self._blocked.set(0)
         self._thread = threading.Thread(target=self._run, name=f"rtep-sink-{name}", daemon=True)
@@ -84,8 +92,13 @@ class BackgroundWriter(Generic[X]):
         """Return once everything submitted before this call is stored; raise the writer's error."""
         with self._cond:
             target = self._submitted
-            while self._written < target and self._error is None:
-                self._cond.wait()
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                while self._written < target and self._error is None:
+                    self._cond.wait()
+            finally:
+                self._flushing -= 1
             self._raise_failed()
 
     def close(self) -> None:
@@ -119,16 +132,29 @@ class BackgroundWriter(Generic[X]):
                 f"sink {self.name!r} stopped writing: {self._error}"
             ) from self._error
 
+    def _must_write_now(self) -> bool:
+        """Stop lingering: the flow waits for the writer (flush, close, or a full queue)."""
+        return bool(self._stopping or self._flushing or len(self._pending) >= self._max_pending)
+
     def _run(self) -> None:
-        """The writer thread: take everything queued, write it in one go, repeat."""
+        """The writer thread: take everything queued, write it in one go, repeat.
+
+        With ``linger``, a write starts at least ``linger`` seconds after the previous one
+        started (unless the flow is waiting for it), so that each write carries more.
+        """
+        started = float("-inf")
         while True:
             with self._cond:
                 while not self._pending and not self._stopping:
                     self._cond.wait()
+                if self._linger:
+                    wait = started + self._linger - time.monotonic()
+                    self._cond.wait_for(self._must_write_now, timeout=max(wait, 0.0))
                 if not self._pending:
                     return
                 batch, self._pending = self._pending, []
                 self._cond.notify_all()  # room again for a blocked submit
+            started = time.monotonic()
             try:
                 self._writer.write_batch(batch)
             except BaseException as exc:
@@ -152,9 +178,10 @@ class BackgroundSink(FixedPartitionedSink[list[X], None], Generic[X]):
 
     name: str
 
-    def __init__(self, parts: int = 1, max_pending: int = 20_000) -> None:
+    def __init__(self, parts: int = 1, max_pending: int = 20_000, linger: float = 0.0) -> None:
         self.parts = parts
         self.max_pending = max_pending
+        self.linger = linger
         self._lock = threading.Lock()
         self._writer: BackgroundWriter[X] | None = None
         self._users = 0
@@ -173,7 +200,9 @@ class BackgroundSink(FixedPartitionedSink[list[X], None], Generic[X]):
         """A partition handing its values to this process's writer (started on first use)."""
         with self._lock:
             if self._writer is None:
-                self._writer = BackgroundWriter(self.name, self.open(), self.max_pending)
+                self._writer = BackgroundWriter(
+                    self.name, self.open(), self.max_pending, linger=self.linger
+                )
             self._users += 1
             return _Partition(self, self._writer)
 

@@ -149,3 +149,34 @@ def test_close_writes_what_is_queued_first() -> None:
     sink.gate.set()
     writer.close()
     assert sink.writes == [[1], [2]] and sink.closed
+
+
+LONG = 60.0  # a linger no test waits out: only the flow's waiting can cut it short
+
+
+def test_with_linger_the_next_write_waits_and_carries_what_piled_up() -> None:
+    sink = GatedWriter()
+    writer = BackgroundWriter("t", sink, max_pending=100, linger=LONG)
+    writer.submit([1])
+    assert sink.started.acquire(timeout=WAIT)  # the first write goes at once
+    wait_until(lambda: sink.writes == [[1]], timeout=WAIT, what="the first write")
+    writer.submit([2])
+    writer.submit([3])
+    assert not sink.started.acquire(timeout=0.2)  # lingering: no second write yet
+    flushed = in_thread(writer.flush)  # the flow waits: the writer stops lingering
+    flushed.join(WAIT)
+    assert not flushed.is_alive() and sink.writes == [[1], [2, 3]]
+    writer.close()
+
+
+def test_with_linger_a_full_queue_or_close_writes_at_once() -> None:
+    sink = GatedWriter()
+    writer = BackgroundWriter("t", sink, max_pending=3, linger=LONG)
+    writer.submit([1])
+    wait_until(lambda: sink.writes == [[1]], timeout=WAIT, what="the first write")
+    writer.submit([2, 3, 4])  # max_pending queued: a submit would block, so no lingering
+    wait_until(lambda: len(sink.writes) == 2, timeout=WAIT, what="the full queue's write")
+    writer.submit([5])
+    closed = in_thread(writer.close)
+    closed.join(WAIT)
+    assert not closed.is_alive() and sink.writes == [[1], [2, 3, 4], [5]] and sink.closed

@@ -20,9 +20,9 @@ from confluent_kafka import Message
 
 from operators.breaker import RejectionBreaker
 from operators.enrichment import enrich
-from operators.model import Event, Source
+from operators.model import Source
 from operators.state import ShardLogic
-from operators.validation import Limits, validate_message
+from operators.validation import Defect, Limits, check_message
 from rtep import metrics
 from rtep.logs import get_logger
 
@@ -82,23 +82,31 @@ class ValidateBatch:
     def __call__(self, batch: list[Message]) -> list[Chunk]:
         """Validate and enrich a batch; count it; trip the breaker if most of it is bad."""
         now = datetime.now(UTC)
-        shards = self.shards
-        events: list[Keyed] = []
+        shards, limits = self.shards, self.limits
+        events: dict[str, list[Any]] = {}  # chunks as they fill: no (key, event) pair per event
         rejections: list[Keyed] = []
         valid: Counter[str] = Counter()
         rejected: Counter[str] = Counter()
         failed_logins = 0
         for msg in batch:
-            source = Source(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
-            result = validate_message(msg.value(), source, now, now, self.limits)
-            if isinstance(result, Event):
-                enrich(result)
-                valid[result.type] += 1
-                failed_logins += result.failed_login
-                events.append((shard_key(result.user_id, shards), result))
-            else:
+            raw = msg.value()
+            result = check_message(raw, now, now, limits)
+            if isinstance(result, Defect):
+                source = Source(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
                 rejected[result.reason.value] += 1
-                rejections.append((str(source.partition), result))
+                rejections.append((str(source.partition), result.rejection(raw, source, now)))
+                continue
+            enrich(result)
+            kind = result.type
+            valid[kind] += 1
+            if kind == "login" and result.failed_login:
+                failed_logins += 1
+            key = shard_key(result.user_id, shards)
+            chunk = events.get(key)
+            if chunk is None:
+                events[key] = [result]
+            else:
+                chunk.append(result)
         metrics.EVENTS_CONSUMED.inc(len(batch))
         for kind, count in valid.items():
             metrics.EVENTS_VALID.labels(kind).inc(count)
@@ -111,7 +119,7 @@ class ValidateBatch:
             metrics.BREAKER_OPEN.set(1)
             log.error("rejection breaker tripped: stopping the flow", reason=why)
             raise BreakerTripped(why)
-        return chunked(events) + chunked(rejections)  # apart: their keys overlap ("1")
+        return list(events.items()) + chunked(rejections)  # apart: their keys overlap ("1")
 
 
 def failed_logins_by_ip(shards: int) -> Callable[[list[Chunk]], list[Chunk]]:

@@ -5,7 +5,7 @@ Plain slotted dataclasses (not pydantic) because millions of them are built per 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from operator import attrgetter
@@ -69,7 +69,6 @@ class Event:
     device_class: str | None = None
     session_id: str | None = None
     late: bool = False
-    source: Source | None = field(default=None, compare=False)
 
     @property
     def failed_login(self) -> bool:

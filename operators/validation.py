@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
@@ -58,22 +58,39 @@ class _Invalid(Exception):
         self.detail = detail[:_DETAIL_MAX]
 
 
+class Defect(NamedTuple):
+    """Why a message is not a valid event: its reason code and a human-readable detail."""
+
+    reason: Reason
+    detail: str
+
+    def rejection(self, raw: bytes | None, source: Source, received_at: datetime) -> Rejection:
+        """The Rejection record of the message (original bytes, where it came from, why)."""
+        return Rejection(self.reason, self.detail, raw or b"", source, received_at)
+
+
 def validate_message(
     raw: bytes | None, source: Source, received_at: datetime, now: datetime, limits: Limits
 ) -> Event | Rejection:
     """Classify one message. ``now`` is injected wall time (for the future-skew check)."""
+    result = check_message(raw, received_at, now, limits)
+    return result if isinstance(result, Event) else result.rejection(raw, source, received_at)
+
+
+def check_message(
+    raw: bytes | None, received_at: datetime, now: datetime, limits: Limits
+) -> Event | Defect:
+    """``validate_message`` without the Rejection record: the dataflow builds that (and the
+    message's Source) only for the few messages that fail."""
     try:
-        return _to_event(raw, received_at, now, limits, source)
+        return _to_event(raw, received_at, now, limits)
     except _Invalid as bad:
-        return Rejection(bad.reason, bad.detail, raw or b"", source, received_at)
+        return Defect(bad.reason, bad.detail)
     except Exception as exc:  # the contract: validation never raises, whatever the input
-        detail = f"unclassifiable message ({type(exc).__name__})"
-        return Rejection(Reason.INVALID_JSON, detail, raw or b"", source, received_at)
+        return Defect(Reason.INVALID_JSON, f"unclassifiable message ({type(exc).__name__})")
 
 
-def _to_event(
-    raw: bytes | None, received_at: datetime, now: datetime, limits: Limits, source: Source
-) -> Event:
+def _to_event(raw: bytes | None, received_at: datetime, now: datetime, limits: Limits) -> Event:
     if not raw:
         raise _Invalid(Reason.EMPTY_MESSAGE, "empty message (or tombstone): no event")
     if len(raw) > limits.max_event_bytes:
@@ -107,18 +124,13 @@ def _to_event(
     payload: dict[str, Any] = obj["payload"]
     if len(obj) > len(_ENVELOPE_FIELDS):  # unknown top-level fields are kept, in the payload
         payload["_envelope"] = {k: v for k, v in obj.items() if k not in _ENVELOPE_FIELDS}
+    get = payload.get
+    # positional (event_id, type, ts, user_id, payload, received_at, ip, device, page): ~0.3 us
+    # cheaper per event than keywords
     return Event(
-        event_id=event_id.lower(),
-        type=obj["type"],
-        ts=ts,
-        user_id=payload["userId"],
-        payload=payload,
-        received_at=received_at,
-        ip=payload.get("ip"),
-        device=payload.get("device"),
-        page=payload.get("page"),
-        source=source,
-    )
+        event_id.lower(), obj["type"], ts, payload["userId"], payload, received_at,
+        get("ip"), get("device"), get("page"),
+    )  # fmt: skip
 
 
 def _parse_timestamp(stamp: str) -> datetime:
@@ -128,6 +140,8 @@ def _parse_timestamp(stamp: str) -> datetime:
         raise _Invalid(
             Reason.INVALID_TIMESTAMP, f"timestamp {stamp[:40]!r} is not ISO-8601"
         ) from None
+    if ts.tzinfo is UTC:  # "…Z" or "+00:00", most of them: already what the checks below give
+        return ts
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise _Invalid(
             Reason.INVALID_TIMESTAMP, f"timestamp {stamp[:40]!r} has no zone (add Z or +00:00)"

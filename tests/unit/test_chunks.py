@@ -85,7 +85,12 @@ def test_validate_batch_chunks_events_by_user_shard_and_rejections_by_partition(
         for value in values:
             if isinstance(value, Event):
                 assert key == shard_key(value.user_id, SHARDS)
+                seen.append(("event", value.user_id))
             else:
                 assert key == str(value.source.partition)
-            seen.append(value.source.offset)
-    assert sorted(seen) == list(range(len(batch)))
+                seen.append(("rejected", value.source.offset))
+    expected = [
+        ("rejected", offset) if bad else ("event", user)
+        for offset, (user, bad, _) in enumerate(spec)
+    ]
+    assert sorted(seen) == sorted(expected)

@@ -5,7 +5,8 @@ The dataflow updates these per batch, not per event, to keep the hot path cheap.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import math
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 
 from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE
@@ -119,22 +120,27 @@ class ConsumerLagCollector(Collector):
         yield family
 
 
-def observe_many(histogram: Histogram, values: Iterable[float]) -> None:
-    """``histogram.observe(v)`` for every value, with one update per bucket instead of per value.
+def observe_ages(histogram: Histogram, times: list[float], now: float) -> None:
+    """``histogram.observe(now - t)`` for every ``t`` of ``times``, without Python work per value.
 
-    Why: the events sink observes one latency per stored event (5,000 a batch); observing them
-    one by one took ~0.8 µs an event, ~2.5 % of the pipeline's CPU. This uses prometheus-client's
-    private ``_upper_bounds``/``_buckets``/``_sum`` (what ``observe`` itself updates);
-    ``tests/unit/test_metrics.py`` checks it against ``observe``, so an upgrade that changes
-    them fails there first.
+    Why: the events sink observes one latency per stored event, tens of thousands a second.
+    Sorted newest first (in C), the ages ascend, so each bucket's count is one binary search on
+    the same ``now - t`` that ``observe`` would compute; the sum is ``len × now − fsum(times)``
+    (off by ~1e-9 of it). Uses prometheus-client's private ``_upper_bounds``/``_buckets``/``_sum``
+    (what ``observe`` itself updates); ``tests/unit/test_metrics.py`` checks it against
+    ``observe``, so an upgrade that changes them fails there first.
     """
-    bounds: list[float] = histogram._upper_bounds
-    counts = [0] * len(bounds)
-    total = 0.0
-    for value in values:
-        counts[bisect_left(bounds, value)] += 1  # first bound >= value, as observe() picks
-        total += value
-    histogram._sum.inc(total)
-    for bucket, count in zip(histogram._buckets, counts, strict=True):
-        if count:
-            bucket.inc(count)
+    if not times:
+        return
+    newest_first = sorted(times, reverse=True)
+
+    def age(t: float) -> float:
+        return now - t
+
+    below = 0
+    for bound, bucket in zip(histogram._upper_bounds, histogram._buckets, strict=True):
+        upto = bisect_right(newest_first, bound, key=age)  # ages <= bound: observe's bucket
+        if upto > below:
+            bucket.inc(upto - below)
+            below = upto
+    histogram._sum.inc(len(times) * now - math.fsum(times))

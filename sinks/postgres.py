@@ -16,9 +16,8 @@ and each write here is idempotent on the natural key, so the *tables* end up exa
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from operator import attrgetter, itemgetter
 from typing import Any, ClassVar, NamedTuple
 
@@ -27,7 +26,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from operators.model import Event, Rejection
-from rtep.metrics import EVENT_LATENCY, EVENTS_STORED, SINK_WRITE_SECONDS, observe_many
+from rtep.metrics import EVENT_LATENCY, EVENTS_STORED, SINK_WRITE_SECONDS, observe_ages
 from sinks.background import BackgroundSink
 from sinks.codec import json_text, safe_inet
 from sinks.retry import POSTGRES, RetryPolicy
@@ -40,8 +39,9 @@ class TableSpec:
     """How one record type maps onto one table of schema ``rtep``.
 
     ``update`` None means ``ON CONFLICT DO NOTHING``; otherwise the columns overwritten with the
-    new values on conflict. With ``returning``, ``after_commit`` gets that column of the rows
-    inserted or changed by this batch (not the replayed ones) and the commit time (epoch s).
+    new values on conflict. With ``returning`` (an SQL expression over the table's columns),
+    ``after_commit`` gets its value for each row inserted or changed by this batch (not the
+    replayed ones), in one array (a list), and the commit time (epoch s).
     """
 
     sink: str
@@ -51,7 +51,7 @@ class TableSpec:
     row: Callable[[Any], Row]
     update: tuple[str, ...] | None = None
     returning: str | None = None
-    after_commit: Callable[[Sequence[Any], float], None] | None = None
+    after_commit: Callable[[list[Any], float], None] | None = None
     _key_index: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -106,14 +106,9 @@ class TableSpec:
                 old=sql.SQL(", ").join(sql.SQL("{t}.{c}").format(t=target, c=c) for c in names),
                 new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{c}").format(c=c) for c in names),
             )
-        returning = (
-            sql.SQL(" RETURNING {}").format(sql.Identifier(self.returning))
-            if self.returning
-            else sql.SQL("")
-        )
-        return sql.SQL(
+        insert = sql.SQL(
             "INSERT INTO rtep.{table} ({cols}) SELECT {selected} FROM {stg} ON CONFLICT ({key}) "
-            "{action}{returning}"
+            "{action}"
         ).format(
             table=sql.Identifier(self.table),
             cols=sql.SQL(", ").join(map(sql.Identifier, self.columns)),
@@ -121,8 +116,14 @@ class TableSpec:
             stg=staging,
             key=sql.SQL(", ").join(map(sql.Identifier, self.key)),
             action=action,
-            returning=returning,
         )
+        if self.returning is None:
+            return insert
+        # one row holding an array: a row per event would cost ~0.5 us each to fetch and parse
+        return sql.SQL(
+            "WITH written AS ({insert} RETURNING {expr} AS value) SELECT array_agg(value) "
+            "FROM written"
+        ).format(insert=insert, expr=sql.SQL(self.returning))
 
 
 # Types whose Python values are strings (uuid, inet, jsonb text): staged as text, cast on INSERT.
@@ -225,7 +226,7 @@ class PostgresWriter:
 
     def _write(self, rows: list[Row]) -> tuple[int, list[Any]]:
         """One attempt: COPY + INSERT in one transaction. Returns how many rows were inserted or
-        changed, and their ``returning`` column when the spec asks for it."""
+        changed, and their ``returning`` values when the spec asks for them."""
         conn, statements = self._connection()
         try:
             with conn.transaction(), conn.cursor() as cur:
@@ -233,9 +234,12 @@ class PostgresWriter:
                     copy.set_types(statements.copy_types)
                     for row in rows:
                         copy.write_row(row)
-                cur.execute(statements.insert)
-                returned = [r[0] for r in cur.fetchall()] if self.spec.returning else []
-                return max(cur.rowcount, 0), returned
+                cur.execute(statements.insert, binary=True)
+                if self.spec.returning is None:
+                    return max(cur.rowcount, 0), []
+                written = cur.fetchone()
+                returned = (written[0] if written else None) or []  # array_agg of none: NULL
+                return len(returned), returned
         except POSTGRES.transient:
             self.close()
             raise
@@ -283,14 +287,15 @@ def event_row(event: Event) -> Row:
     )  # fmt: skip
 
 
-def observe_latency(timestamps: Sequence[datetime], committed: float) -> None:
-    """rtep_event_latency_seconds: commit time minus event time, for each newly stored event."""
-    observe_many(EVENT_LATENCY, (committed - ts.timestamp() for ts in timestamps))
+def observe_latency(times: list[float], committed: float) -> None:
+    """rtep_event_latency_seconds: commit time minus event time (epoch s, from ``RETURNING``),
+    for each newly stored event."""
+    observe_ages(EVENT_LATENCY, times, committed)
 
 
 EVENTS = TableSpec(
     sink="events", table="events", columns=_EVENT_COLUMNS, key=("event_id",), row=event_row,
-    returning="ts", after_commit=observe_latency,
+    returning="extract(epoch FROM ts)::float8", after_commit=observe_latency,
 )  # fmt: skip
 
 

@@ -46,10 +46,15 @@ def stored(sink: str) -> float:
     return REGISTRY.get_sample_value("rtep_events_stored_total", {"sink": sink}) or 0.0
 
 
+def latencies() -> float:
+    """Observations of rtep_event_latency_seconds so far."""
+    return REGISTRY.get_sample_value("rtep_event_latency_seconds_count") or 0.0
+
+
 def test_events_replayed_batches_change_nothing(database: str) -> None:
     part = EventsSink(database).open()
     batch = [make_event(i) for i in range(50)]
-    before = stored("events")
+    before, observed = stored("events"), latencies()
     part.write_batch(batch)
     assert stored("events") - before == 50
     first = query(database, EVENTS_SQL)
@@ -62,6 +67,7 @@ def test_events_replayed_batches_change_nothing(database: str) -> None:
 
     assert query(database, EVENTS_SQL) == first
     assert stored("events") - before == 50
+    assert latencies() - observed == 50  # one latency per stored event, none for the replays
 
 
 def test_events_duplicates_in_one_batch_keep_the_last(database: str) -> None:

@@ -102,7 +102,7 @@ def _user_fields(event: Event) -> tuple[tuple[str, str | None], ...]:
 
 
 class Ops:
-    """Pending Redis writes, one per key, oldest-updated first; merging keeps the latest value."""
+    """Pending Redis writes, one per key, oldest-updated first; folding keeps the latest value."""
 
     def __init__(self) -> None:
         self.items: dict[OpKey, Any] = {}  # insertion order = update order (put re-inserts)
@@ -140,19 +140,13 @@ class Ops:
         """
         key = ("user", event.user_id)
         ts = event.ts
-        fields: UserFields | None = self.items.pop(key, None)
-        if fields is None:
-            fields = {}
-        elif ts < fields["last_seen"][0]:  # an older event: it sets only the fields no later event had
-            self.items[key] = fields
-            for name, text in _user_fields(event):
-                if text is not None and (name not in fields or ts >= fields[name][0]):
-                    fields[name] = (ts, text)
-            return
+        fields: UserFields = self.items.pop(key, None) or {}
         self.items[key] = fields
-        fields["last_seen"] = (ts, None)
+        last = fields.get("last_seen")
+        if last is None or ts >= last[0]:
+            fields["last_seen"] = (ts, None)
         for name, text in _user_fields(event):
-            if text is not None:
+            if text is not None and (name not in fields or ts >= fields[name][0]):
                 fields[name] = (ts, text)
 
     def trim(self, cap: int) -> int:

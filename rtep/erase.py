@@ -4,7 +4,7 @@ Deletes the user's rows (events, sessions, alerts whose subject is the user) in 
 and their Redis keys (user hash, active sessions, recent alerts about them), then logs the erasure
 with counts and a hash of the user id (the log itself must not keep the identifier).
 
-Not covered, by design (documented in the README): messages still in Kafka topics until their
+Not covered, by design (documented in docs/guarantees.md): messages still in Kafka topics until their
 retention expires, and ``rtep.rejected_events`` raw bytes (unparseable by definition, so not
 attributable to a user reliably); state held in the running dataflow for a user active at that
 moment is rewritten to the stores if the user sends more events.

@@ -14,8 +14,8 @@ $(VENV_STAMP): pyproject.toml
 
 setup: $(VENV_STAMP)
 
-run: $(VENV_STAMP)  ## simulator -> embedded broker -> dataflow -> PostgreSQL/Redis, with metrics
-	$(PY) -m rtep.run
+run: $(VENV_STAMP)  ## simulator -> embedded broker -> dataflow -> PostgreSQL/Redis, live console
+	.venv/bin/rtep run
 
 prerequisites:  ## the README's prerequisites (Python 3.11/3.12, PostgreSQL, Redis) in ~1 s, or the fix
 	@PYTHON=$(PYTHON) bash .ci/prerequisites.sh all
@@ -32,7 +32,7 @@ test: test-deps $(VENV_STAMP)  ## the whole test suite (lint, types, unit, integ
 	$(PY) -m pytest
 
 migrate: $(VENV_STAMP)  ## apply pending sql/ migrations to RTEP_DATABASE_URL (idempotent)
-	$(PY) -m rtep.migrate
+	.venv/bin/rtep migrate
 
 bench: $(VENV_STAMP)  ## raw vs peer (Quix Streams) vs rtep, < 10 min; writes bench/results/
 	$(PY) -m bench

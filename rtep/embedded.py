@@ -55,6 +55,9 @@ class EmbeddedBroker:
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # its own session: a Ctrl-C in the terminal must not stop it before the clients that
+            # still flush to it (rtep run stops it last)
+            start_new_session=True,
         )
         try:
             wait_for_broker(self.bootstrap, timeout)

@@ -6,6 +6,7 @@ name would otherwise run silently against an empty topic.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 
@@ -18,17 +19,39 @@ def admin(brokers: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": brokers})
 
 
+def _accepts(brokers: str, deadline: float) -> bool:
+    """Wait until one bootstrap address accepts TCP connections (False at the deadline).
+
+    Why before any Kafka client: librdkafka prints ``Connect to ipv4#… failed: Connection
+    refused`` to stderr for every refused attempt, noise on a console while a broker starts.
+    """
+    addresses: list[tuple[str, int]] = []
+    for bootstrap in brokers.split(","):
+        host, _, port = bootstrap.strip().split("://")[-1].rpartition(":")
+        addresses.append((host.strip("[]") or "127.0.0.1", int(port)))
+    while time.monotonic() < deadline:
+        for address in addresses:
+            try:
+                socket.create_connection(address, timeout=1).close()
+                return True
+            except OSError:
+                pass
+        time.sleep(0.05)  # poll interval while the port is closed
+    return False
+
+
 def wait_for_broker(brokers: str, timeout: float = 30.0) -> None:
     """Block until the broker answers a metadata request, or raise naming the fix."""
     deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    client = admin(brokers)
-    while time.monotonic() < deadline:
-        try:
-            client.list_topics(timeout=2)
-            return
-        except KafkaException as exc:
-            last = exc
+    last: Exception | None = ConnectionRefusedError("no bootstrap address accepts TCP connections")
+    if _accepts(brokers, deadline):
+        client = admin(brokers)
+        while time.monotonic() < deadline:
+            try:
+                client.list_topics(timeout=2)
+                return
+            except KafkaException as exc:
+                last = exc
     raise TimeoutError(
         f"Kafka at {brokers} did not answer within {timeout:.0f}s ({last}); "
         "check RTEP_KAFKA_BROKERS or unset it to use the embedded broker"

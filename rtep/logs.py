@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -65,6 +66,22 @@ def _configure() -> None:
     root.addHandler(handler)
     root.setLevel(get_settings().log_level.upper())
     root.propagate = False
+
+
+def log_to_file(path: Path) -> None:
+    """Send this process's rtep logs to ``path`` (appended) instead of stderr.
+
+    ``rtep run`` owns the terminal for its console; its own JSON lines go to ``.run/run.log``
+    beside the children's.
+    """
+    _configure()
+    root = logging.getLogger("rtep")
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(_JsonFormatter())
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
 
 
 def get_logger(name: str) -> StructLogger:

@@ -70,6 +70,7 @@ SESSION_STATE_USERS = Gauge(
 SESSIONS_CLOSED = Counter("rtep_sessions_closed", "Sessions closed, by cause.", ["ended_by"])
 BREAKER_OPEN = Gauge("rtep_breaker_open", "1 when the rejection breaker stopped the flow.")
 BUILD_INFO = Info("rtep_build", "Version and git revision of the running code.")
+CONSUMER_LAG = "rtep_consumer_lag_messages"  # served by ConsumerLagCollector below
 
 
 def zero_series(
@@ -106,7 +107,7 @@ class ConsumerLagCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """Read bytewax's gauge at scrape time."""
         family = GaugeMetricFamily(
-            "rtep_consumer_lag_messages",
+            CONSUMER_LAG,
             "Messages behind the partition's high watermark (events topic).",
             labels=["partition"],
         )

@@ -108,10 +108,12 @@ def messages_for(
         if args.rate <= 0:
             raise ValueError("--count 0 (endless) needs --rate > 0: timestamps follow real time")
         t0 = wall if args.start is None else AWARE_DATETIME.validate_python(args.start).timestamp()
+        # real time: an event goes out when the wall clock reaches its timestamp, so a --start in
+        # the past is caught up at once (rtep run starts 6 min back: attacks show in seconds)
         return endless(
             args.users, args.seed, start=t0, rate=args.rate, shares=shares,
             population_seed=args.population_seed,
-        ), lambda ts: mono + ts - t0  # fmt: skip
+        ), lambda ts: mono + ts - wall  # fmt: skip
     start = None if args.start is None else AWARE_DATETIME.validate_python(args.start).timestamp()
     plan = Timeline.plan(count=args.count, rate=args.rate, users=args.users, wall=wall,
                          span=args.span, start=start)  # fmt: skip
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m sim") -> int:
         sender = Sender(brokers, topic, labels)
 
         def stop(_sig: int, _frame: FrameType | None) -> None:
-            sender.stopping = True
+            sender.request_stop()
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)

@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -31,6 +31,11 @@ PRODUCER_CONFIG: dict[str, Any] = {
     "queue.buffering.max.kbytes": 1_048_576,
     "message.max.bytes": 2_000_000,
 }
+
+
+class StopGenerating(Exception):
+    """Raised by a stop request while the next messages are being generated (a chunk of an
+    endless run takes seconds): what was already produced is still flushed."""
 
 
 class DeliveryFailed(RuntimeError):
@@ -146,6 +151,7 @@ class Sender:
         self.labels = labels
         self.tally = Tally()
         self.stopping = False
+        self.generating = False  # inside next(messages): a stop must interrupt it
         self._errors: list[str] = []
         self._sent_at: dict[str, str] = {}
         self._progress = Progress()
@@ -166,8 +172,10 @@ class Sender:
         """
         producer, topic, tally = self.producer, self.topic, self.tally
         self._progress = progress
-        for msg in messages:
-            if self.stopping:
+        stream = iter(messages)
+        while not self.stopping:
+            msg = self._next(stream)
+            if msg is None:
                 break
             if pace is not None:
                 self._wait_until(pace(msg.ts))
@@ -195,6 +203,23 @@ class Sender:
         progress.maybe(tally, force=True)
         progress.done()
         return tally
+
+    def _next(self, stream: Iterator[Message]) -> Message | None:
+        """The next message, or None at the end or when a stop interrupted its generation."""
+        self.generating = True
+        try:
+            return next(stream, None)
+        except StopGenerating:
+            return None
+        finally:
+            self.generating = False
+
+    def request_stop(self) -> None:
+        """Stop sending (a signal handler calls this): the current message is the last one;
+        a chunk being generated is abandoned at once rather than after seconds."""
+        self.stopping = True
+        if self.generating:
+            raise StopGenerating
 
     def _wait_until(self, deadline: float) -> None:
         """Serve delivery reports until ``deadline`` (monotonic) or a stop request."""

@@ -22,6 +22,7 @@ import psycopg
 import redis
 from confluent_kafka import Message
 
+from rtep.embedded import free_port
 from rtep.kafka_admin import read_to_end
 from rtep.migrate import migrate
 
@@ -280,3 +281,15 @@ def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 15) ->
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> int:
     """Stop a child process with SIGINT (then SIGKILL); return its exit code."""
     return stop_processes([proc], timeout)[0]
+
+
+def rtep_run_env(dsn: str, prefix: str, workdir: Path) -> dict[str, str]:
+    """The environment of an ``rtep run`` under test: this machine's, less every RTEP_ setting,
+    plus its own database, Redis prefix, free metrics port and recovery directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RTEP_")}
+    return env | {
+        "RTEP_DATABASE_URL": dsn,
+        "RTEP_REDIS_PREFIX": prefix,
+        "RTEP_METRICS_PORT": str(free_port()),
+        "RTEP_RECOVERY_DIR": str(workdir / "recovery"),
+    }

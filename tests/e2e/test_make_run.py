@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from rtep.embedded import free_port
-from tests.harness import ROOT, fresh_database, redis_prefix, wait_until
+from tests.harness import ROOT, fresh_database, redis_prefix, rtep_run_env, wait_until
 
 
 def test_make_run_flows_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
@@ -19,17 +17,10 @@ def test_make_run_flows_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     dataflow and embedded broker, with "stopped cleanly" logged.
     """
     with fresh_database(migrated=False) as dsn, redis_prefix() as prefix:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RTEP_")}
-        env |= {
-            "RTEP_DATABASE_URL": dsn,
-            "RTEP_REDIS_PREFIX": prefix,
-            "RTEP_METRICS_PORT": str(free_port()),
-            "RTEP_RECOVERY_DIR": str(tmp_path / "recovery"),
-            "PATH": os.environ["PATH"],
-        }
+        env = rtep_run_env(dsn, prefix, tmp_path)
         out = (tmp_path / "run.log").open("w+b")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rtep.run", "--rate", "100", "--users", "1000"],
+            [sys.executable, "-m", "rtep.run", "--rate", "100", "--users", "1000", "--broker-port", "0"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:

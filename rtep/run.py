@@ -1,8 +1,10 @@
-"""``make run``: the main job on embedded defaults, for a new user on a fresh machine.
+"""``rtep run`` (``make run``): the main job on embedded defaults, for a new user on a fresh machine.
 
 simulator → Kafka (embedded Tansu broker unless RTEP_KAFKA_BROKERS is set) → dataflow →
 PostgreSQL / Redis, with /metrics served (and a local Prometheus when its binary is installed).
-Creates the database if missing, prints where to look, shows progress, stops everything on Ctrl-C.
+Creates the database if missing, prints where to look, keeps a live console of what the pipeline
+does (rtep/console.py) while every process logs to .run/*.log, and on Ctrl-C stops each child in
+order and says how it stopped.
 """
 
 from __future__ import annotations

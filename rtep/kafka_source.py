@@ -151,13 +151,13 @@ class LeanPartition(StatefulSourcePartition[Out, PartitionState], Generic[Out]):
         progress = self._progress
         if msgs:
             self._inner._offset = (msgs[-1].offset() or 0) + 1  # resume after the last one read
-            progress.caught_up_since = now if at_end else None
-        elif at_end and progress.caught_up_since is None:
-            progress.caught_up_since = now
+            progress.caught_up_since = None  # these messages are the backlog, not idleness
         latest, name = self._latest, self._name
         others = [ts for part, ts in latest.items() if part != name]
         progress.follow = max(others) if others else None
         out = self._work.process(msgs, now)
+        if at_end and progress.caught_up_since is None:  # from the next call on
+            progress.caught_up_since = now
         mine = self._work.latest()
         if mine is not None:
             latest[name] = mine

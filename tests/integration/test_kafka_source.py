@@ -10,9 +10,9 @@ from datetime import datetime
 import pytest
 from confluent_kafka import Message
 
+from operators.state import InputProgress
 from rtep.embedded import EmbeddedBroker
 from rtep.kafka_admin import ensure_topics
-from operators.state import InputProgress
 from rtep.kafka_source import LeanKafkaSource, LeanPartition, PartitionState
 from tests.harness import produce
 

@@ -285,8 +285,9 @@ class MergedClock:
         return tuple(self._marks.values())
 
     def load(self, marks: MarksSnapshot) -> None:
-        """Inverse of ``marks``."""
-        self._marks = {mark.partition: mark for mark in marks}
+        """Inverse of ``marks``, except that no partition is caught up any more: after a restart
+        each may have a backlog, and must not be left out as idle until it says otherwise."""
+        self._marks = {mark.partition: mark._replace(caught_up_since=None) for mark in marks}
 
 
 class ExpiryQueue(Generic[K]):

@@ -12,6 +12,7 @@ from dataflows.adapters import Validator, chunked
 from operators.breaker import BreakerParams, RejectionBreaker
 from operators.validation import Limits
 from tests.harness import event_json
+from tests.unit.factories import FakeMessage
 
 SHARDS = 4
 
@@ -25,25 +26,6 @@ def test_chunked_keeps_every_value_in_order_once_per_key(pairs: list[tuple[str, 
     for key, value in pairs:
         expected[key].append(value)
     assert dict(chunks) == expected
-
-
-class _Message:
-    """The parts of a confluent_kafka.Message that the validate step reads."""
-
-    def __init__(self, value: bytes, partition: int, offset: int) -> None:
-        self._value, self._partition, self._offset = value, partition, offset
-
-    def value(self) -> bytes:
-        return self._value
-
-    def topic(self) -> str:
-        return "events"
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
 
 
 messages = st.lists(
@@ -62,7 +44,7 @@ def test_validator_puts_every_message_out_once_as_an_event_or_a_rejection(
 ) -> None:
     """Valid events keep their input order; rejections carry their source partition and offset."""
     batch = [
-        _Message(b"{not json" if bad else event_json(user=user), partition, offset)
+        FakeMessage(b"{not json" if bad else event_json(user=user), partition, offset)
         for offset, (user, bad, partition) in enumerate(spec)
     ]
     step = Validator(

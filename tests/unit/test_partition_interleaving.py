@@ -38,6 +38,7 @@ from operators.sessions import Session, SessionParams
 from operators.state import InputProgress, MergedClock
 from operators.validation import Limits, check_message
 from tests.harness import event_json
+from tests.unit.factories import FakeMessage
 from tests.unit.session_oracle import reference_sessions
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -58,25 +59,6 @@ PARAMS = StageParams(
     AbnormalEventRateParams(1000, timedelta(seconds=60), LATENESS),
     RollupParams(timedelta(minutes=5), LATENESS),
 )
-
-
-class _Message:
-    """The parts of a confluent_kafka.Message that the stage reads."""
-
-    def __init__(self, value: bytes, partition: int, offset: int) -> None:
-        self._value, self._partition, self._offset = value, partition, offset
-
-    def value(self) -> bytes:
-        return self._value
-
-    def topic(self) -> str:
-        return "events"
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
 
 
 KINDS = ("page_view", "page_view", "login", "failed", "failed", "failed", "logout")
@@ -125,9 +107,11 @@ def _read(
     names = [f"{p}-events" for p in range(parts)]
     progress = [InputProgress() for _ in range(parts)]
     stages = [PartitionStage(PARAMS, names[p], parts, progress[p]) for p in range(parts)]
-    stuffing = InEventTimeOrder(CredentialStuffing(STUFFING), MergedClock(LATENESS, timedelta(seconds=10)))
+    stuffing = InEventTimeOrder(
+        CredentialStuffing(STUFFING), MergedClock(LATENESS, timedelta(seconds=10))
+    )
     rollups = RollupMerge(PARAMS.rollups, MergedClock(LATENESS, timedelta(seconds=10)))
-    pending = [deque(_Message(v, p, i) for i, v in enumerate(q)) for p, q in enumerate(queues)]
+    pending = [deque(FakeMessage(v, p, i) for i, v in enumerate(q)) for p, q in enumerate(queues)]
     outputs: list[StageOutput] = []
     alerts: list[Alert] = []
     rows: list[RollupRow] = []
@@ -197,9 +181,9 @@ def test_sessions_alerts_and_rollups_equal_the_in_order_result(
 
     sessions: dict[str, Session] = _last([s for out in outputs for s in out.sessions], "session_id")
     expected = reference_sessions(history, GAP)
-    assert {
-        sid: (s.started_at, s.event_count, s.ended_by) for sid, s in sessions.items()
-    } == {r.session_id: (r.started_at, r.event_count, r.ended_by) for r in expected}
+    assert {sid: (s.started_at, s.event_count, s.ended_by) for sid, s in sessions.items()} == {
+        r.session_id: (r.started_at, r.event_count, r.ended_by) for r in expected
+    }
 
     def incidents(alerts: list[Alert]) -> dict[str, tuple[Any, ...]]:
         return {

@@ -10,17 +10,10 @@ reqs="$root/ops/requirements-validators.txt"
 constraints="$root/ops/constraints-validators.txt"
 hcl2_reqs="$root/ops/requirements-hcl2.txt"
 stamp="$venv/.installed"
-python="${PYTHON:-python3}"
-
-as_root() {
-    if [[ "$(id -u)" -ne 0 ]]; then sudo "$@"; else "$@"; fi
-}
-
-# Install Debian packages; refresh the package lists only when the cached ones fail.
-apt_install() {
-    local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@")
-    as_root "${install[@]}" || { as_root apt-get update && as_root "${install[@]}"; }
-}
+# shellcheck source=.ci/lib.sh
+source "$root/.ci/lib.sh"
+python="${PYTHON:-$(find_python)}"
+python="${python:-python3}"
 
 want="$(cat "$reqs" "$constraints" "$hcl2_reqs" | sha256sum | cut -d' ' -f1)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
@@ -30,6 +23,7 @@ else
         # Debian's python3 needs python3-venv for ensurepip.
         if ! "$python" -m venv "$venv"; then
             rm -rf "$venv"
+            bash "$root/.ci/prerequisites.sh" apt
             apt_install python3-venv
             "$python" -m venv "$venv"
         fi
@@ -44,6 +38,7 @@ else
 fi
 
 if ! command -v shellcheck > /dev/null 2>&1; then
+    bash "$root/.ci/prerequisites.sh" apt
     apt_install shellcheck
 fi
 echo "validators: shellcheck $(shellcheck --version | sed -n 's/^version: //p')"

@@ -34,6 +34,7 @@ import psycopg
 from bench import feed, peer_env, report
 from bench.processes import Processes
 from bench.procstat import BackendSampler, cpu_seconds
+from rtep.cli import command_parser
 from rtep.embedded import EmbeddedBroker, broker_binary, free_port
 from rtep.kafka_admin import ensure_topics
 from tests.harness import ROOT, Stack, fresh_database, redis_prefix
@@ -371,9 +372,24 @@ def run_rss(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+BENCH_SETTINGS = """settings (environment variables):
+  RTEP_TEST_ADMIN_DSN=postgresql://postgres@127.0.0.1:5432/postgres
+      The PostgreSQL server each system gets a fresh database on.
+  RTEP_TEST_REDIS_URL=redis://127.0.0.1:6379/0
+      The Redis rtep writes to (under a fresh key prefix).
+  rtep's own settings for its run: --rtep-env, e.g. RTEP_KAFKA_BATCH_SIZE=5000 (docs/configuration.md)"""
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m bench") -> None:
     """Parse arguments, run, write the results."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = command_parser(
+        prog,
+        __doc__,
+        BENCH_SETTINGS,
+        f"{prog}                                   # make bench: 500k backlog + 30 s paced, ~5 min",
+        f"{prog} --events 100000 --seconds 0 --systems raw rtep",
+        f"{prog} --scale 1 2                       # make bench-scale",
+    )
     parser.add_argument("--events", type=int, default=500_000, help="backlog size")
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=8)
@@ -404,7 +420,7 @@ def main() -> None:
         help="scale-out curve instead: rtep's backlog throughput as N processes (-i/-a), e.g. 1 2",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.rss:
         report.write_rss(run_rss(args), args.out)
     elif args.scale:

@@ -1,4 +1,4 @@
-"""Security detections: pure rules over events, one alert per incident (see README.md, "Sessions and detections").
+"""Security detections: pure rules over events, one alert per incident (see docs/semantics.md, "Detections").
 
 Each rule is a ``ShardLogic[Event, Alert]`` holding the state of one shard of subjects (users, or
 IPs for ``credential_stuffing``). A threshold rule keeps, per subject, the qualifying events of the

@@ -1,6 +1,6 @@
 """Sessionization per user in event time, with state discarded as soon as a session closes.
 
-Definition (see README.md, "Sessions and detections"): a session starts at a user's first event, or at a successful
+Definition (see docs/semantics.md, "Sessions"): a session starts at a user's first event, or at a successful
 login while a session is open; it ends at a ``logout`` (which belongs to it, ``ended_by='logout'``),
 after ``gap`` without events (``ended_by='timeout'``, ``ended_at`` = last event), or when the next
 event would make it longer than ``max_length`` (``ended_by='timeout'``). Two consecutive events of

@@ -9,7 +9,6 @@ and time. Each replayed message keeps its original bytes and key-less routing, g
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,9 +16,10 @@ from datetime import datetime
 import psycopg
 from confluent_kafka import KafkaError, Producer
 
+from rtep.cli import command_parser
 from rtep.kafka_admin import read_to_end
 from rtep.logs import get_logger
-from rtep.settings import Settings, get_settings
+from rtep.settings import Settings, get_settings, settings_help
 
 log = get_logger("rtep.dlq_replay")
 
@@ -134,9 +134,17 @@ def replay(settings: Settings, letters: list[DeadLetter]) -> int:
     return len(letters)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m rtep.dlq_replay") -> int:
     """CLI: select dead letters, replay them, report counts."""
-    parser = argparse.ArgumentParser(prog="python -m rtep.dlq_replay", description=__doc__)
+    parser = command_parser(
+        prog,
+        __doc__,
+        settings_help(
+            "database_url", "kafka_brokers", "events_topic", "dlq_topic", "kafka_extra_config"
+        ),
+        f"{prog} --reason too_large --dry-run",
+        f"{prog} --from-topic --since 2026-11-24T00:00:00+00:00",
+    )
     parser.add_argument(
         "--from-topic", action="store_true", help="read the DLQ topic, not the table"
     )

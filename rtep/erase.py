@@ -4,7 +4,7 @@ Deletes the user's rows (events, sessions, alerts whose subject is the user) in 
 and their Redis keys (user hash, active sessions, recent alerts about them), then logs the erasure
 with counts and a hash of the user id (the log itself must not keep the identifier).
 
-Not covered, by design (documented in the README): messages still in Kafka topics until their
+Not covered, by design (documented in docs/guarantees.md): messages still in Kafka topics until their
 retention expires, and ``rtep.rejected_events`` raw bytes (unparseable by definition, so not
 attributable to a user reliably); state held in the running dataflow for a user active at that
 moment is rewritten to the stores if the user sends more events.
@@ -12,7 +12,6 @@ moment is rewritten to the stores if the user sends more events.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 
@@ -20,8 +19,9 @@ import orjson
 import psycopg
 import redis
 
+from rtep.cli import command_parser
 from rtep.logs import get_logger
-from rtep.settings import Settings, get_settings
+from rtep.settings import Settings, get_settings, settings_help
 
 log = get_logger("rtep.erase")
 
@@ -64,9 +64,14 @@ def erase_user(settings: Settings, user_id: str) -> dict[str, int]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m rtep.erase") -> int:
     """CLI entry point."""
-    parser = argparse.ArgumentParser(prog="python -m rtep.erase", description=__doc__)
+    parser = command_parser(
+        prog,
+        __doc__,
+        settings_help("database_url", "redis_url", "redis_prefix"),
+        f"{prog} --user user-42",
+    )
     parser.add_argument("--user", required=True, help="the userId to erase")
     args = parser.parse_args(argv)
     counts = erase_user(get_settings(), args.user)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import psycopg
 
+from rtep.cli import command_parser
 from rtep.logs import get_logger
-from rtep.settings import get_settings
+from rtep.settings import get_settings, settings_help
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -66,8 +67,15 @@ def migrate(dsn: str, sql_dir: Path = SQL_DIR) -> list[int]:
     return applied_now
 
 
-def main() -> int:
-    """Entry point of ``make migrate``."""
+def main(argv: list[str] | None = None, prog: str = "python -m rtep.migrate") -> int:
+    """Entry point of ``make migrate`` and ``rtep migrate``."""
+    command_parser(
+        prog,
+        __doc__,
+        settings_help("database_url"),
+        f"{prog}",
+        f"RTEP_DATABASE_URL=postgresql://rtep:PASSWORD@db:5432/rtep {prog}",
+    ).parse_args(argv)
     dsn = get_settings().database_url.get_secret_value()
     try:
         applied = migrate(dsn)

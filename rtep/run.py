@@ -7,7 +7,6 @@ Creates the database if missing, prints where to look, shows progress, stops eve
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -24,10 +23,11 @@ import psycopg
 import redis
 from psycopg import sql
 
+from rtep.cli import command_parser
 from rtep.embedded import EmbeddedBroker, free_port
 from rtep.logs import get_logger
 from rtep.migrate import migrate
-from rtep.settings import get_settings
+from rtep.settings import get_settings, settings_help
 
 log = get_logger("rtep.run")
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,13 +229,27 @@ def _print_where_to_look(dsn: str, metrics_port: int, prometheus: str | None, pr
     print("\n".join(lines), flush=True)
 
 
-def main() -> int:
-    """Entry point of ``make run``."""
-    parser = argparse.ArgumentParser(prog="python -m rtep.run", description=__doc__)
+def main(argv: list[str] | None = None, prog: str = "python -m rtep.run") -> int:
+    """Entry point of ``make run`` and ``rtep run``."""
+    parser = command_parser(
+        prog,
+        __doc__,
+        settings_help(
+            "kafka_brokers",
+            "database_url",
+            "redis_url",
+            "metrics_port",
+            "recovery_dir",
+            note="RTEP_KAFKA_BROKERS unset: an embedded broker (memory only) is started",
+        ),
+        f"{prog}                          # 200 events/s, 5,000 users, until Ctrl-C",
+        f"{prog} --rate 1000 --duration 60",
+        f"RTEP_KAFKA_BROKERS=kafka:9092 {prog}",
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="simulated events per second")
     parser.add_argument("--users", type=int, default=5000, help="simulated users")
     parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         return run(args.rate, args.users, args.duration)
     except SetupError as exc:

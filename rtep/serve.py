@@ -7,6 +7,7 @@ snapshot left off instead of re-reading the topic.
 
 from __future__ import annotations
 
+import argparse
 import os
 import runpy
 import signal
@@ -16,10 +17,11 @@ from pathlib import Path
 import psycopg
 from bytewax.recovery import init_db_dir
 
+from rtep.cli import command_parser
 from rtep.kafka_admin import ensure_topics, wait_for_broker
 from rtep.logs import get_logger
 from rtep.migrate import migrate
-from rtep.settings import Settings, get_settings
+from rtep.settings import Settings, get_settings, settings_help
 
 log = get_logger("rtep.serve")
 
@@ -70,8 +72,12 @@ def dataflow_argv(settings: Settings, recovery_dir: Path, extra: list[str]) -> l
     ]
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m rtep.serve") -> int:
     """Prepare everything the dataflow needs, then replace this process with it."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "-h" in argv or "--help" in argv:
+        _parser(prog).print_help()
+        return 0
     settings = get_settings()
     try:
         migrate(settings.database_url.get_secret_value())
@@ -90,6 +96,31 @@ def main(argv: list[str]) -> int:
     recovery_dir = prepare_recovery(settings, index)
     offset_metrics_port(settings, index)
     return run_dataflow(dataflow_argv(settings, recovery_dir, argv))
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    """Help only: every argument is handed to ``bytewax.run`` unchanged (parsing could reorder them)."""
+    return command_parser(
+        prog,
+        __doc__,
+        settings_help(
+            "kafka_brokers",
+            "events_topic",
+            "dlq_topic",
+            "alerts_topic",
+            "database_url",
+            "redis_url",
+            "metrics_port",
+            "metrics_host",
+            "recovery_dir",
+            "snapshot_interval_seconds",
+            note="and every threshold and limit of the dataflow (docs/configuration.md)",
+        ),
+        f"{prog}",
+        f"{prog} -w 2",
+        f'{prog} -i 0 -a "host0:2101;host1:2101"   # process 0 of two hosts',
+        usage=f"{prog} [bytewax.run arguments, e.g. -w 2, -i N -a ADDRESSES]",
+    )
 
 
 def process_id(argv: list[str]) -> int:
@@ -141,4 +172,4 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

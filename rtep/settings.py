@@ -145,6 +145,34 @@ class Settings(BaseSettings):
         return self.redis_prefix + ":".join(parts)
 
 
+def env_name(field: str) -> str:
+    """The environment variable of a settings field (``RTEP_`` + upper-case name)."""
+    return str(Settings.model_config.get("env_prefix", "")) + field.upper()
+
+
+def default_text(field: str) -> str:
+    """A field's default as text (secrets shown: the defaults hold no password)."""
+    value = Settings.model_fields[field].get_default(call_default_factory=True)
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return str(value)
+
+
+def settings_help(*fields: str, note: str = "") -> str:
+    """The settings paragraph of a command's ``--help``: each variable, its default and meaning.
+
+    Written from the fields themselves, so a command's help cannot drift from the settings class.
+    """
+    lines = ["settings (environment variables; all of them: docs/configuration.md):"]
+    for field in fields:
+        info = Settings.model_fields[field]
+        lines.append(f"  {env_name(field)}={default_text(field)}")
+        lines.append(f"      {info.description or ''}")
+    if note:
+        lines.append(f"  {note}")
+    return "\n".join(lines)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings from the environment, read once per process."""

@@ -20,10 +20,28 @@ from sim.malformed import MAX_FUTURE_SKEW
 from sim.producer import DeliveryFailed, Progress, Sender, ensure_topic
 from sim.timeline import Timeline
 
+EPILOG = """settings (environment variables; the simulator is a client and reads only these):
+  RTEP_KAFKA_BROKERS=127.0.0.1:9092
+      Kafka bootstrap servers (comma list).
+  RTEP_EVENTS_TOPIC=activity.events
+      The topic it produces to.
+  RTEP_TOPIC_PARTITIONS=4
+      Partitions when it creates the topic (unless --no-create-topics).
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+examples:
+  {prog} --count 20000 --rate 0 --users 500 --seed 11 --attack-share 0.02 \\
+      --malformed-share 0.02 --duplicate-share 0.01 --labels labels.jsonl
+  {prog} --count 0 --rate 200 --users 500 --attack-share 0.02   # endless, real time"""
+
+
+def parse_args(argv: list[str] | None = None, prog: str = "python -m sim") -> argparse.Namespace:
     """The command line of the contract (plus --span, --start, --no-create-topics)."""
-    p = argparse.ArgumentParser(prog="python -m sim", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=__doc__,
+        epilog=EPILOG.format(prog=prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "--rate",
         type=float,
@@ -117,9 +135,9 @@ def _say(text: str) -> None:
     sys.stderr.flush()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m sim") -> int:
     """Run the simulator; 0 when done (or stopped with Ctrl-C in endless mode)."""
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     brokers = os.environ.get("RTEP_KAFKA_BROKERS", "127.0.0.1:9092")
     topic = os.environ.get("RTEP_EVENTS_TOPIC", "activity.events")
     partitions = int(os.environ.get("RTEP_TOPIC_PARTITIONS", "4"))

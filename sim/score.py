@@ -161,9 +161,24 @@ def table(scores: list[RuleScore]) -> str:
     return "\n".join(rows)
 
 
-def main(argv: list[str] | None = None) -> int:
+EPILOG = """settings (environment variables):
+  RTEP_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/rtep
+      The database whose rtep.alerts are scored (--database-url overrides it).
+
+examples:
+  {prog} --labels labels.jsonl
+  {prog} --labels labels.jsonl --min-precision 1 --min-recall 1 \\
+      --rules failed_login_burst,credential_stuffing,brute_force_success"""
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m sim.score") -> int:
     """Print the scores; exit 1 when a selected rule is below a threshold."""
-    p = argparse.ArgumentParser(prog="python -m sim.score", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=__doc__,
+        epilog=EPILOG.format(prog=prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "--labels", required=True, type=Path, help="labels file written by python -m sim"
     )

@@ -1,6 +1,6 @@
 """A corpus of hostile messages, each with the outcome the contract demands.
 
-``reason`` is the rejection code (docs: CONTRACT.md), or None when the message is a valid event
+``reason`` is the rejection code (docs/semantics.md, "Rejection reasons"), or None when the message is a valid event
 that must be stored verbatim (SQL and script injection strings, far-past timestamps, unknown
 fields, huge integers...). Every value is unique, so a dead letter can be matched to its entry.
 """

@@ -163,7 +163,7 @@ def full_log(stack: Stack) -> str:
 
 
 def record_figures(scenario: str, **figures: object) -> None:
-    """Append a scenario's figures to .run/fault-figures.jsonl (the README's Guarantees section quotes them)."""
+    """Append a scenario's figures to .run/fault-figures.jsonl (docs/guarantees.md quotes them)."""
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
     with Path(FIGURES).open("a") as out:
         out.write(json.dumps({"scenario": scenario, "heavy": HEAVY, **figures}) + "\n")

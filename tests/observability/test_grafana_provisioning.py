@@ -26,7 +26,7 @@ from tests.observability.artifacts import (
     schema,
 )
 
-RUNBOOKS = ROOT / "README.md"
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
 REQUIRED_ALERTS = {
     "rtep-failed-login-spike",
     "rtep-critical-detection",
@@ -147,7 +147,7 @@ def test_policies_route_to_provisioned_contact_points() -> None:
 
 def test_alert_annotations_and_runbooks() -> None:
     """Annotations carry no "$" (Grafana expands env vars in provisioning files) and each
-    runbook_url anchor is a section of the README (Runbooks)."""
+    runbook_url anchor is a section of docs/runbooks.md."""
     text = RUNBOOKS.read_text()
     anchors = set(re.findall(r'<a id="([a-z0-9-]+)"></a>', text))
     for rule in alert_rules():

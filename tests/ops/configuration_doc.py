@@ -13,10 +13,9 @@ import annotated_types
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from rtep.settings import Settings
+from rtep.settings import Settings, env_name
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
-PREFIX = str(Settings.model_config.get("env_prefix", ""))
 
 HEADER = """# Configuration
 
@@ -39,11 +38,6 @@ _BOUNDS = (
     (annotated_types.Lt, "< {}", "lt"),
     (annotated_types.Le, "≤ {}", "le"),
 )
-
-
-def env_name(field_name: str) -> str:
-    """The environment variable of a settings field (``RTEP_`` + upper-case name)."""
-    return PREFIX + field_name.upper()
 
 
 def _type(field: FieldInfo) -> str:

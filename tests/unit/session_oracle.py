@@ -1,4 +1,4 @@
-"""Offline reference sessionization (the definition in README.md, "Sessions and detections", written the simple way).
+"""Offline reference sessionization (the definition in docs/semantics.md, "Sessions", written the simple way).
 
 Takes a user's complete, time-ordered history at once, so tests (unit and end-to-end) can compare
 the streaming ``Sessionizer`` with what the definition says, e.g. from a simulator's event log.

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # shellcheck source=/dev/null
-source /etc/rtep/rtep.conf # RTEP_SSM_PREFIX, AWS_REGION, RTEP_REGISTRY_TOKEN_PARAMETER
+source /etc/rtep/rtep.conf # RTEP_SSM_PREFIX, AWS_REGION, RTEP_REGISTRY_TOKEN_PARAMETER, RTEP_POSTGRES_DATA
 export AWS_REGION
 dir=/opt/rtep
 prefix="${RTEP_SSM_PREFIX}"
@@ -26,6 +26,14 @@ umask 077
 {
     parameter "$prefix/env"
     echo "RTEP_IMAGE=$(parameter "$prefix/image")"
+    # PostgreSQL's data directory on its own EBS volume (mounted by rtep-data-volume).
+    echo "POSTGRES_DATA=${RTEP_POSTGRES_DATA}"
+    # Optional, created by hand (docs/deploy.md): where Grafana sends alert notifications.
+    webhook="$(aws ssm get-parameters --with-decryption --names "$prefix/alert-webhook-url" \
+        --query 'Parameters[0].Value' --output text)"
+    if [[ -n "$webhook" && "$webhook" != None ]]; then
+        echo "RTEP_ALERT_WEBHOOK_URL=$webhook"
+    fi
 } > "$dir/.env.tmp"
 mv "$dir/.env.tmp" "$dir/.env"
 

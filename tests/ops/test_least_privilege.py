@@ -4,7 +4,9 @@ loopback, and a read-only PostgreSQL role for everything that only reads."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from typing import Any
 
 import psycopg
@@ -12,7 +14,9 @@ import pytest
 import yaml
 from psycopg import errors
 
+from rtep.migrate import migrate, migration_files
 from tests.harness import fresh_database
+from tests.integration.private_servers import private_postgres
 from tests.ops.terraform_model import TERRAFORM, github_subject, instance
 from tests.ops.validators import ROOT, compose_model
 from tests.ops.workflows import condition, step, workflow
@@ -152,6 +156,46 @@ def test_readonly_role_reads_and_can_do_nothing_else() -> None:
         for statement in refused:
             with pytest.raises(errors.InsufficientPrivilege):
                 conn.execute(statement)
+
+
+def test_initdb_roles_let_the_application_migrate_without_superuser() -> None:
+    """Scenario: a new EC2 host initialises PostgreSQL, then rtep migrates as its own role.
+
+    We expect: ops/postgres/initdb/10-rtep-roles.sh (as the image runs it, as the superuser) makes
+    `rtep` a non-superuser that owns the database; every migration, 002's grants included, runs as
+    `rtep`; `rtep_readonly` then logs in, reads, and is refused any write.
+    """
+    with private_postgres() as server:
+        admin = server.dsn
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE rtep")  # the image's POSTGRES_DB, before initdb.d
+        script = ROOT / "ops" / "postgres" / "initdb" / "10-rtep-roles.sh"
+        env = {
+            "PATH": os.environ["PATH"],
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(server.port),
+            "POSTGRES_USER": "postgres",
+            "POSTGRES_DB": "rtep",
+            "RTEP_APP_PASSWORD": "app-secret",
+            "RTEP_READONLY_PASSWORD": "readonly-secret",
+        }
+        result = subprocess.run(
+            ["bash", "-c", f"source {script}"], env=env, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        app = f"postgresql://rtep@127.0.0.1:{server.port}/rtep"
+        assert migrate(app) == [version for version, _ in migration_files()]
+        with psycopg.connect(app) as conn:
+            row = conn.execute(
+                "SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = 'rtep'"
+            )
+            assert row.fetchone() == (False, False)
+        readonly = f"postgresql://rtep_readonly@127.0.0.1:{server.port}/rtep"
+        with psycopg.connect(readonly, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM rtep.sessions").fetchone() == (0,)
+            conn.execute("SELECT * FROM pg_stat_database")
+            with pytest.raises(errors.ReadOnlySqlTransaction):
+                conn.execute("DELETE FROM rtep.sessions")
 
 
 def test_deploy_role_may_run_only_the_deploy_document(hcl: dict[str, Any]) -> None:

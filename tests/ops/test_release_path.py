@@ -127,7 +127,8 @@ def test_deploy_accepts_only_successful_release_runs_of_main_and_rollbacks_from_
         "(github.event_name == 'workflow_dispatch' && github.ref == 'refs/heads/main')"
         " || (github.event_name == 'workflow_run'"
         " && github.event.workflow_run.conclusion == 'success'"
-        " && github.event.workflow_run.path == '.github/workflows/release.yml'"
+        " && (github.event.workflow_run.path == '.github/workflows/release.yml'"
+        " || startsWith(github.event.workflow_run.path, '.github/workflows/release.yml@'))"
         " && github.event.workflow_run.head_repository.full_name == github.repository"
         " && (github.event.workflow_run.event == 'push'"
         " || (github.event.workflow_run.event == 'workflow_dispatch'"
@@ -241,13 +242,16 @@ def _fake_gh(directory: Path, results: list[dict[str, Any]] | None) -> Path:
     return directory
 
 
-def _attested(source_commit: str, digest: str = DIGEST) -> list[dict[str, Any]]:
+def _attested(
+    source_commit: str, digest: str = DIGEST, ref: str = "refs/tags/v0.1.4"
+) -> list[dict[str, Any]]:
     """What `gh attestation verify --format json` prints for one verified provenance attestation."""
+    certificate = {"sourceRepositoryDigest": source_commit, "sourceRepositoryRef": ref}
     return [
         {
             "verificationResult": {
                 "statement": {"subject": [{"name": REGISTRY_PATH, "digest": {"sha256": digest}}]},
-                "signature": {"certificate": {"sourceRepositoryDigest": source_commit}},
+                "signature": {"certificate": certificate},
             }
         }
     ]
@@ -335,4 +339,32 @@ def test_attestations_naming_two_images_are_refused(checkout: dict[str, Any]) ->
     result, written = _attestation_step(checkout, results, IMAGE=f"{REGISTRY_PATH}:0.1.4")
     assert result.returncode == 1
     assert "more than one image digest or source commit" in result.stdout
+    assert written == ""
+
+
+@pytest.mark.parametrize("ref", ["refs/heads/main", "refs/tags/v0.1.4"])
+def test_images_released_from_main_or_a_version_tag_pass(
+    checkout: dict[str, Any], ref: str
+) -> None:
+    result, written = _attestation_step(
+        checkout, _attested(checkout["merged"], ref=ref), IMAGE=f"{REGISTRY_PATH}:0.1.4"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert written == f"image={REGISTRY_PATH}@sha256:{DIGEST}\n"
+
+
+def test_an_image_release_yml_built_on_another_branch_is_not_deployed(
+    checkout: dict[str, Any],
+) -> None:
+    """Scenario: someone runs a modified release.yml on a branch and it attests its image.
+
+    We expect: refused for its ref, even were its commit on main's history.
+    """
+    result, written = _attestation_step(
+        checkout,
+        _attested(checkout["merged"], ref="refs/heads/unreviewed"),
+        IMAGE=f"{REGISTRY_PATH}:0.1.4",
+    )
+    assert result.returncode == 1
+    assert "not from main or a v* tag" in result.stdout
     assert written == ""

@@ -26,6 +26,7 @@ resource "aws_instance" "host" {
     data_volume_script_b64   = filebase64("${path.module}/templates/rtep-data-volume.sh")
     data_volume_id           = aws_ebs_volume.postgres.id
     data_mount_point         = local.postgres_mount_point
+    image_repository         = local.image_repository
   })
 
   metadata_options {

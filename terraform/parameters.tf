@@ -80,6 +80,12 @@ resource "aws_ssm_parameter" "env" {
   value_wo_version = local.env_version
 }
 
+locals {
+  # The registry path of this repository's images (release.yml pushes there); rtep-sync on the host
+  # refuses any other. Empty without github_repository: then any explicit tag or digest runs.
+  image_repository = var.github_repository == "" ? "" : "ghcr.io/${lower(var.github_repository)}"
+}
+
 resource "aws_ssm_parameter" "image" {
   # checkov:skip=CKV2_AWS_34: an image reference, not a secret.
   name  = "/${var.name}/image"
@@ -87,6 +93,11 @@ resource "aws_ssm_parameter" "image" {
   value = var.image
 
   lifecycle {
+    precondition {
+      condition     = local.image_repository == "" || startswith(var.image, "${local.image_repository}:") || startswith(var.image, "${local.image_repository}@")
+      error_message = "image must be ghcr.io/<github_repository, lower case>:<tag> or @sha256:<digest>: the host runs only this repository's images."
+    }
+
     # Deploys move the image forward; a later `terraform apply` must not roll it back.
     ignore_changes = [value]
   }

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ops.validators import INSTALL_HINT, ROOT
+from tests.ops.validators import INSTALL_HINT, ROOT, clean_env
 from tests.ops.workflows import WORKFLOWS, condition, git, run_script, step, workflow
 
 REPO = "My-Org/rtep"  # upper case on purpose: GHCR paths are the lower-cased repository
@@ -368,3 +368,76 @@ def test_an_image_release_yml_built_on_another_branch_is_not_deployed(
     assert result.returncode == 1
     assert "not from main or a v* tag" in result.stdout
     assert written == ""
+
+
+# --- the host runs only this repository's images --------------------------------------------------
+
+
+def _rtep_sync(tmp_path: Path, image: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run terraform/templates/rtep-sync.sh with stand-in `aws` and `docker` and ``image`` set.
+
+    The stand-in `aws` answers the SSM reads rtep-sync makes (no config files, an env, ``image``,
+    no webhook); `docker` does nothing. Returns the result and the .env it would hand compose.
+    """
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tmp_path / "image").write_text(image)
+    fake_aws = (
+        "#!/usr/bin/env bash\n"
+        'case "$*" in\n'
+        "  *get-parameters-by-path*) ;;\n"
+        '  *"--name /rtep/env "*) echo "POSTGRES_PASSWORD=p" ;;\n'
+        f'  *"--name /rtep/image "*) cat {tmp_path / "image"} ;;\n'
+        '  *"get-parameters "*) echo None ;;\n'
+        '  *) echo "unexpected aws $*" >&2; exit 64 ;;\n'
+        "esac\n"
+    )
+    for name, body in (("aws", fake_aws), ("docker", "#!/usr/bin/env bash\nexit 0\n")):
+        (tools / name).write_text(body)
+        (tools / name).chmod(0o755)
+    conf = tmp_path / "rtep.conf"
+    conf.write_text(
+        "RTEP_SSM_PREFIX=/rtep\nAWS_REGION=eu-west-1\nRTEP_REGISTRY_TOKEN_PARAMETER=\n"
+        f"RTEP_POSTGRES_DATA=/var/lib/rtep-postgres/data\nRTEP_IMAGE_REPOSITORY={REGISTRY_PATH}\n"
+    )
+    env = {
+        **clean_env(),
+        "PATH": f"{tools}:{os.environ['PATH']}",
+        "RTEP_CONF": str(conf),
+        "RTEP_DIR": str(tmp_path / "opt"),
+    }
+    script = ROOT / "terraform" / "templates" / "rtep-sync.sh"
+    result = subprocess.run(
+        ["bash", str(script)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    return result, tmp_path / "opt" / ".env"
+
+
+def test_host_runs_an_image_of_this_repository(tmp_path: Path) -> None:
+    image = f"{REGISTRY_PATH}@sha256:{DIGEST}"
+    result, env_file = _rtep_sync(tmp_path, image)
+    assert result.returncode == 0, result.stderr
+    assert env_file.read_text().splitlines() == [
+        "POSTGRES_PASSWORD=p",
+        f"RTEP_IMAGE={image}",
+        "POSTGRES_DATA=/var/lib/rtep-postgres/data",
+    ]
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "ghcr.io/someone-else/rtep@sha256:" + DIGEST,
+        "ghcr.io/my-org/rtep:latest-but-not\nRTEP_LOG_LEVEL=DEBUG",
+        "ghcr.io/my-org/rtep",
+    ],
+)
+def test_host_refuses_any_other_image(tmp_path: Path, image: str) -> None:
+    """Scenario: someone with AWS access writes another image into /rtep/image and reloads.
+
+    We expect: rtep-sync stops before writing .env, naming the registry path it accepts.
+    """
+    result, env_file = _rtep_sync(tmp_path, image)
+    assert result.returncode == 1
+    assert f"it must be {REGISTRY_PATH}:<tag> or @sha256:<digest>" in result.stderr
+    assert not env_file.exists()

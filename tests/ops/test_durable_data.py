@@ -1,5 +1,5 @@
-"""Data that survives the host (PostgreSQL on its own kept, snapshotted volume), and Python
-dependencies installed only from a hashed lock."""
+"""Data that survives the host: PostgreSQL on its own encrypted volume, kept when the instance
+goes, snapshotted daily, mounted before Docker starts (what Kafka and Redis lose: docs/deploy.md)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import yaml
 
 from tests.ops.terraform_model import TERRAFORM, instance
 from tests.ops.validators import compose_model
-
-# --- data that survives the host -------------------------------------------------------------------
 
 
 def test_postgres_data_volume_is_encrypted_and_kept(hcl: dict[str, Any]) -> None:

@@ -118,7 +118,7 @@ def build_flow(settings: Settings) -> Dataflow:
         return InEventTimeOrder.restore(saved, rule, clock)
 
     stuffing = op.stateful_batch(
-        "detect_stuffing", by_ip, merge_builder(stuffing_logic, lateness, idle, _observe_ordered)
+        "stuffing_in_order", by_ip, merge_builder(stuffing_logic, lateness, idle, _observe_ordered)
     )  # (IP shard, [Alert])
     alerts = op.merge("alerts", user_alerts, stuffing)  # (key, [Alert])
     op.output("alerts_pg", alerts, alerts_sink)
@@ -134,7 +134,7 @@ def build_flow(settings: Settings) -> Dataflow:
 
     partials = op.filter_map("rollup_partials", stage, rollup_feed)  # ("rollups", Feed)
     rollups = op.stateful_batch(
-        "rollup", partials, merge_builder(rollup_logic, lateness, idle, observe_rollups)
+        "rollup_totals", partials, merge_builder(rollup_logic, lateness, idle, observe_rollups)
     )  # ("rollups", [RollupRow])
     op.output("rollups_pg", rollups, rollup_sink)
 

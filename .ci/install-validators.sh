@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the offline validators of the deployment artifacts (see ops/requirements-validators.txt)
-# into .venv-validators, and shellcheck (used by actionlint) from apt when missing.
+# into .venv-validators, and from apt when missing: shellcheck (used by actionlint) and jq (deploy.yml
+# reads `gh attestation verify --format json` with it; tests/ops runs that step).
 # Idempotent: a second run with unchanged pins does nothing. tests/ops/ uses .venv-validators/bin/.
 set -euo pipefail
 
@@ -42,3 +43,8 @@ if ! command -v shellcheck > /dev/null 2>&1; then
     apt_install shellcheck
 fi
 echo "validators: shellcheck $(shellcheck --version | sed -n 's/^version: //p')"
+
+if ! command -v jq > /dev/null 2>&1; then
+    apt_install jq
+fi
+echo "validators: $(jq --version)"

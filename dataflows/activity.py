@@ -14,35 +14,23 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
 
-from dataflows.adapters import (
-    Chunk,
-    ValidateBatch,
-    by_type,
-    chunk_values,
-    failed_logins_by_ip,
-    shard_builder,
-    split_chunk,
+from dataflows.adapters import chunk_values, merge_builder
+from dataflows.observers import observe_alerts, observe_rollups
+from dataflows.partition_stage import (
+    RULES,
+    StageOutput,
+    StageParams,
+    chunk_of,
+    rollup_feed,
+    stage_factory,
+    stuffing_feeds,
 )
-from dataflows.observers import observe_alerts, observe_dedup, observe_rollups, observe_sessions
-from operators.breaker import BreakerParams, RejectionBreaker
-from operators.dedup import Deduplicator, DedupParams
-from operators.detection import (
-    AbnormalEventRate,
-    AbnormalEventRateParams,
-    BruteForceSuccess,
-    BruteForceSuccessParams,
-    CredentialStuffing,
-    CredentialStuffingParams,
-    FailedLoginBurst,
-    FailedLoginBurstParams,
-    NewDeviceLogin,
-    NewDeviceLoginParams,
-)
-from operators.model import Event, Reason
-from operators.rollups import MinuteRollup, RollupParams
+from operators.detection import CredentialStuffing, CredentialStuffingParams
+from operators.model import Reason
+from operators.ordering import InEventTimeOrder
+from operators.rollups import RollupMerge, RollupParams
 from operators.schemas import EVENT_TYPES
-from operators.sessions import Session, Sessionizer, SessionParams
-from operators.validation import Limits
+from operators.state import MergedClock
 from rtep import metrics
 from rtep.kafka_source import LeanKafkaSource
 from rtep.memory import start_heap_trimmer
@@ -66,13 +54,25 @@ def build_flow(settings: Settings) -> Dataflow:
     """Wire the whole pipeline from settings (tests build flows with their own settings)."""
     dsn = settings.database_url.get_secret_value()
     retry = RetryPolicy(max_retry_seconds=settings.sink_max_retry_seconds)
-    shards = settings.user_shards
+    source = LeanKafkaSource(
+        settings.kafka_brokers.split(","),
+        [settings.events_topic],
+        stage_factory(StageParams.from_settings(settings)),
+        starting_offset=OFFSET_BEGINNING,
+        add_config=settings.kafka_extra_config,
+        consumer_defaults=CONSUMER_DEFAULTS,
+        batch_size=settings.kafka_batch_size,
+    )
     kafka_options: dict[str, Any] = {"retry": retry, "extra_config": settings.kafka_extra_config}
     dlq_sink = DlqSink(settings.kafka_brokers, settings.dlq_topic, **kafka_options)
     alerts_topic_sink = AlertsTopicSink(
         settings.kafka_brokers, settings.alerts_topic, **kafka_options
     )
-    background: dict[str, Any] = {"parts": shards, "max_pending": settings.sink_max_pending}
+    # sink partitions named like the input's: each writes what its worker read (sinks/background)
+    background: dict[str, Any] = {
+        "parts": source.list_parts,
+        "max_pending": settings.sink_max_pending,
+    }
     events_sink = EventsSink(dsn, retry, **background)
     rejected_sink = RejectedSink(dsn, retry, **background)
     sessions_sink = SessionsSink(dsn, retry, **background)
@@ -86,105 +86,64 @@ def build_flow(settings: Settings) -> Dataflow:
         write_interval_seconds=settings.redis_write_interval_ms / 1000,
         **background,
     )
+    lateness = timedelta(seconds=settings.allowed_lateness_seconds)
+    idle = timedelta(seconds=settings.partition_idle_seconds)
 
     flow = Dataflow("rtep_activity")
-    source = LeanKafkaSource(
-        settings.kafka_brokers.split(","),
-        [settings.events_topic],
-        starting_offset=OFFSET_BEGINNING,
-        add_config=settings.kafka_extra_config,
-        consumer_defaults=CONSUMER_DEFAULTS,
-        batch_size=settings.kafka_batch_size,
-    )
-    raw = op.input("kafka_in", flow, source)  # confluent_kafka.Message (errors logged)
-    limits = Limits(settings.max_event_bytes, timedelta(seconds=settings.max_future_skew_seconds))
-    breaker = RejectionBreaker(
-        BreakerParams(settings.breaker_window, settings.breaker_reject_share)
-    )
-    # Items are chunks from here on: (key, [values]), one per key per batch (dataflows/adapters).
-    checked = op.flat_map_batch("validate", raw, ValidateBatch(limits, breaker, shards))
-    # (user shard, [Event enriched]) | (Kafka partition, [Rejection])
-    split = op.branch("split_valid", checked, _is_event_chunk)
+    # Per partition, where it is read: validate, dedup, sessionize, per-user rules, partial rollups
+    stage = op.input("kafka_in", flow, source)  # StageOutput: one per partition batch
+    # Chunks from here on: (key, [values]); the key is the input partition's name (or IP shard).
 
     # --- rejected: dead-letter topic + rtep.rejected_events (original bytes, reason, source)
-    rejected = split.falses  # (Kafka partition, [Rejection])
+    rejected = op.filter_map("rejected", stage, chunk_of(_rejections))  # (partition, [Rejection])
     op.output("rejected_pg", rejected, rejected_sink)
-    op.output("dlq_out", _values("rejections", rejected), dlq_sink)
+    op.output("dlq_out", op.flat_map("rejected_values", rejected, chunk_values), dlq_sink)
 
-    # --- valid: de-duplicate, sessionize (per user shard)
-    by_user = split.trues  # (user shard, [Event])
-    unique = op.stateful_batch(
-        "dedup",
-        by_user,
-        shard_builder(
-            Deduplicator, DedupParams.from_settings(settings, settings.dedup_max_ids), observe_dedup
-        ),
-    )  # (user shard, [Event]) first occurrences only
-    sessionized = op.stateful_batch(
-        "sessionize",
-        unique,
-        shard_builder(Sessionizer, SessionParams.from_settings(settings), observe_sessions),
-    )  # (user shard, [Event with session_id | Session])
-    events = op.filter_map("session_events", sessionized, split_chunk(Event))
-    # (user shard, [Event with session_id])
-    sessions = op.filter_map("session_rows", sessionized, split_chunk(Session))
-    # (user shard, [Session]): on open and close; open ones at most once per update interval
+    # --- stored: unique events with their session, session rows, per-user alerts
+    events = op.filter_map("events", stage, chunk_of(_events))  # (partition, [Event])
+    sessions = op.filter_map("sessions", stage, chunk_of(_sessions))  # (partition, [Session])
     op.output("events_pg", events, events_sink)
     op.output("sessions_pg", sessions, sessions_sink)
+    user_alerts = op.filter_map("user_alerts", stage, chunk_of(_alerts))  # (partition, [Alert])
 
-    # --- detections: per-user rules on user shards; credential stuffing on IP shards
-    lateness = timedelta(seconds=settings.allowed_lateness_seconds)
-    user_rules: list[tuple[str, Any, Any]] = [
-        ("detect_failed_burst", FailedLoginBurst, FailedLoginBurstParams.from_settings(settings)),
-        ("detect_brute_force", BruteForceSuccess, BruteForceSuccessParams.from_settings(settings)),
-        (
-            "detect_new_device",
-            NewDeviceLogin,
-            NewDeviceLoginParams(
-                settings.new_device_max_devices,
-                timedelta(days=settings.new_device_history_days),
-                lateness,
-            ),
-        ),
-        ("detect_event_rate", AbnormalEventRate, AbnormalEventRateParams.from_settings(settings)),
-    ]
-    alert_streams = [
-        op.stateful_batch(step, unique, shard_builder(rule, params, observe_alerts))
-        for step, rule, params in user_rules
-    ]  # (user shard, [Alert]) per rule
-    failed_by_ip = op.flat_map_batch("failed_logins_by_ip", unique, failed_logins_by_ip(shards))
-    # (ip shard, [Event]) failed logins with an IP
+    # --- where partitions meet: failed logins by IP, in event-time order across partitions
+    by_ip = op.flat_map("failed_logins_by_ip", stage, stuffing_feeds(settings.ip_shards))
+    # (IP shard, Feed(mark, [Event]))
+    stuffing_params = CredentialStuffingParams.from_settings(settings)
+
+    def stuffing_logic(clock: MergedClock, saved: Any) -> InEventTimeOrder:
+        if saved is None:
+            return InEventTimeOrder(CredentialStuffing(stuffing_params), clock)
+        rule = CredentialStuffing.restore(saved[1], stuffing_params)
+        return InEventTimeOrder.restore(saved, rule, clock)
+
     stuffing = op.stateful_batch(
-        "detect_stuffing",
-        failed_by_ip,
-        shard_builder(
-            CredentialStuffing, CredentialStuffingParams.from_settings(settings), observe_alerts
-        ),
-    )  # (ip shard, [Alert])
-    alerts = op.merge("alerts", *alert_streams, stuffing)  # (shard, [Alert])
+        "stuffing_in_order", by_ip, merge_builder(stuffing_logic, lateness, idle, _observe_ordered)
+    )  # (IP shard, [Alert])
+    alerts = op.merge("alerts", user_alerts, stuffing)  # (key, [Alert])
     op.output("alerts_pg", alerts, alerts_sink)
-    op.output("alerts_kafka", _values("alerts", alerts), alerts_topic_sink)
+    op.output("alerts_kafka", op.flat_map("alert_values", alerts, chunk_values), alerts_topic_sink)
 
-    # --- rollups: per event type and event-time minute (overwrite semantics)
-    by_type_ = op.flat_map_batch("key_type", events, by_type)  # (type, [Event])
+    # --- rollups: every partition's partial counts summed per (minute, type)
+    rollup_params = RollupParams(timedelta(seconds=settings.rollup_retention_seconds), lateness)
+
+    def rollup_logic(clock: MergedClock, saved: Any) -> RollupMerge:
+        if saved is None:
+            return RollupMerge(rollup_params, clock)
+        return RollupMerge.restore(saved, rollup_params, clock)
+
+    partials = op.filter_map("rollup_partials", stage, rollup_feed)  # ("rollups", Feed)
     rollups = op.stateful_batch(
-        "rollup",
-        by_type_,
-        shard_builder(
-            MinuteRollup,
-            RollupParams(timedelta(seconds=settings.rollup_retention_seconds), lateness),
-            observe_rollups,
-        ),
-    )  # (type, [RollupRow])
+        "rollup_totals", partials, merge_builder(rollup_logic, lateness, idle, observe_rollups)
+    )  # ("rollups", [RollupRow])
     op.output("rollups_pg", rollups, rollup_sink)
 
     # --- hot cache: one Redis pipeline per write for everything
-    hot: Any = op.merge("hot", events, sessions, alerts, rollups)
+    hot = op.merge("hot", events, sessions, alerts, rollups)
     op.output("redis", hot, redis)
 
     metrics.zero_series(
-        alert_rules=[(rule.RULE, rule.SEVERITY) for _, rule, _ in user_rules]
-        + [(CredentialStuffing.RULE, CredentialStuffing.SEVERITY)],
+        alert_rules=[(rule.RULE, rule.SEVERITY) for rule in (*RULES, CredentialStuffing)],
         sinks=[
             s.name
             for s in (events_sink, rejected_sink, sessions_sink, alerts_sink, rollup_sink, redis)
@@ -196,13 +155,24 @@ def build_flow(settings: Settings) -> Dataflow:
     return flow
 
 
-def _is_event_chunk(chunk: Chunk) -> bool:
-    return isinstance(chunk[1][0], Event)
+def _rejections(out: StageOutput) -> list[Any]:
+    return out.rejections
 
 
-def _values(name: str, chunks: Any) -> Any:
-    """One item per value of the chunks, keys dropped: for the Kafka topic sinks."""
-    return op.flat_map(f"{name}_values", chunks, chunk_values)
+def _events(out: StageOutput) -> list[Any]:
+    return out.events
+
+
+def _sessions(out: StageOutput) -> list[Any]:
+    return out.sessions
+
+
+def _alerts(out: StageOutput) -> list[Any]:
+    return out.alerts
+
+
+def _observe_ordered(logic: InEventTimeOrder) -> None:
+    observe_alerts(logic.rule)
 
 
 def _main_flow() -> Dataflow:

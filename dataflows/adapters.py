@@ -1,27 +1,26 @@
-"""Glue between Bytewax and the pure operators: the generic stateful adapter and the batch steps.
+"""Glue between Bytewax and the pure operators: the validate step and the merging steps.
 
 Items travel between steps as *chunks*: ``(key, [values…])``, one per key per batch, not one per
-event. Bytewax's cost is per item (routing, grouping by key, exchange between workers), so a
-batch of 5,000 events crosses each keyed step as at most ``RTEP_USER_SHARDS`` items. Chunks are
-never empty. Metrics are updated here, once per batch, so operators stay pure and the hot path
-stays cheap.
+event: Bytewax's cost is per item (routing, grouping by key, exchange between workers). Chunks are
+never empty. Per-user work runs where each Kafka partition is read (``dataflows.partition_stage``);
+only the steps where partitions meet (credential stuffing by IP, rollup totals) are keyed steps,
+driven by ``MergeAdapter``. Metrics are updated here, once per batch, so operators stay pure.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from bytewax.operators import StatefulBatchLogic
 from confluent_kafka import Message
 
 from operators.breaker import RejectionBreaker
 from operators.enrichment import enrich
-from operators.model import Source
-from operators.state import ShardLogic
+from operators.model import Event, Rejection, Source
+from operators.state import MergedClock, PartitionMark
 from operators.validation import Defect, Limits, check_message
 from rtep import metrics
 from rtep.logs import get_logger
@@ -29,19 +28,11 @@ from rtep.logs import get_logger
 log = get_logger("rtep.dataflow")
 In = TypeVar("In")
 Out = TypeVar("Out")
+Chunk = tuple[str, list[Any]]  # (key, values): one item per key per batch
 
 
 class BreakerTripped(RuntimeError):
     """Most of the input is being rejected: stop the flow instead of dead-lettering everything."""
-
-
-def shard_key(value: str, shards: int) -> str:
-    """A stable shard name for ``value`` (crc32: the same in every process, unlike ``hash``)."""
-    return str(zlib.crc32(value.encode("utf-8", "surrogatepass")) % shards)
-
-
-Keyed = tuple[str, Any]
-Chunk = tuple[str, list[Any]]  # (key, values): one item per key per batch
 
 
 def chunked(pairs: Iterable[tuple[str, Any]]) -> list[Chunk]:
@@ -67,24 +58,25 @@ def values_of(batch: Iterable[Chunk]) -> Iterator[Any]:
         yield from values
 
 
-class ValidateBatch:
-    """The ``validate`` step: Kafka messages → chunks of enriched Events and of Rejections.
+class Checked(NamedTuple):
+    """What the validate step makes of a batch of messages."""
 
-    Events come out chunked by user shard (what the per-user steps need), Rejections by their
-    Kafka partition (what spreads the rejected-events sink), so no keying step follows.
-    """
+    events: list[Event]  # valid and enriched, in input order
+    rejections: list[Rejection]  # with the original bytes and where they came from
 
-    def __init__(self, limits: Limits, breaker: RejectionBreaker, shards: int) -> None:
+
+class Validator:
+    """The validate step: Kafka messages → enriched Events and Rejections, counted once a batch."""
+
+    def __init__(self, limits: Limits, breaker: RejectionBreaker) -> None:
         self.limits = limits
         self.breaker = breaker
-        self.shards = shards
 
-    def __call__(self, batch: list[Message]) -> list[Chunk]:
+    def __call__(self, batch: list[Message], now: datetime) -> Checked:
         """Validate and enrich a batch; count it; trip the breaker if most of it is bad."""
-        now = datetime.now(UTC)
-        shards, limits = self.shards, self.limits
-        events: dict[str, list[Any]] = {}  # chunks as they fill: no (key, event) pair per event
-        rejections: list[Keyed] = []
+        limits = self.limits
+        events: list[Event] = []
+        rejections: list[Rejection] = []
         valid: Counter[str] = Counter()
         rejected: Counter[str] = Counter()
         failed_logins = 0
@@ -94,19 +86,14 @@ class ValidateBatch:
             if isinstance(result, Defect):
                 source = Source(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
                 rejected[result.reason.value] += 1
-                rejections.append((str(source.partition), result.rejection(raw, source, now)))
+                rejections.append(result.rejection(raw, source, now))
                 continue
             enrich(result)
             kind = result.type
             valid[kind] += 1
             if kind == "login" and result.failed_login:
                 failed_logins += 1
-            key = shard_key(result.user_id, shards)
-            chunk = events.get(key)
-            if chunk is None:
-                events[key] = [result]
-            else:
-                chunk.append(result)
+            events.append(result)
         metrics.EVENTS_CONSUMED.inc(len(batch))
         for kind, count in valid.items():
             metrics.EVENTS_VALID.labels(kind).inc(count)
@@ -119,78 +106,81 @@ class ValidateBatch:
             metrics.BREAKER_OPEN.set(1)
             log.error("rejection breaker tripped: stopping the flow", reason=why)
             raise BreakerTripped(why)
-        return list(events.items()) + chunked(rejections)  # apart: their keys overlap ("1")
+        return Checked(events, rejections)
 
 
-def failed_logins_by_ip(shards: int) -> Callable[[list[Chunk]], list[Chunk]]:
-    """The failed logins that carry an IP, re-chunked by IP shard (one call per batch)."""
+class Feed(NamedTuple):
+    """What one partition sends a merging step: its mark and, maybe, items."""
 
-    def rekey(batch: list[Chunk]) -> list[Chunk]:
-        return chunked(
-            (shard_key(e.ip, shards), e)
-            for e in values_of(batch)
-            if e.failed_login and e.ip is not None
-        )
-
-    return rekey
+    mark: PartitionMark
+    items: list[Any]
 
 
-def by_type(batch: list[Chunk]) -> list[Chunk]:
-    """Events re-chunked by event type, for the per-type rollups (one call per batch)."""
-    return chunked((e.type, e) for e in values_of(batch))
+class MergeLogic(Protocol[In, Out]):
+    """A step where partitions meet (``operators.ordering``, ``operators.rollups.RollupMerge``)."""
+
+    clock: MergedClock
+
+    def take(self, partition: str, items: list[In]) -> None: ...
+
+    def release(self, now: datetime) -> list[Out]: ...
+
+    def next_tick(self) -> datetime | None: ...
+
+    def snapshot(self) -> Any: ...
 
 
-def split_chunk(kind: type) -> Callable[[Chunk], Chunk | None]:
-    """The values of a chunk that are ``kind``, as a chunk (None when there are none)."""
+class MergeAdapter(StatefulBatchLogic[Feed, list[Out], object], Generic[In, Out]):
+    """Runs a ``MergeLogic`` as a Bytewax stateful step: marks first, then items, then release.
 
-    def pick(chunk: Chunk) -> Chunk | None:
-        key, values = chunk
-        picked = [v for v in values if isinstance(v, kind)]
-        return (key, picked) if picked else None
-
-    return pick
-
-
-class ShardAdapter(StatefulBatchLogic[list[In], list[Out], object], Generic[In, Out]):
-    """Runs one pure ``ShardLogic`` as a Bytewax stateful step (timers, discard, snapshots).
-
-    Takes chunks and emits at most one chunk per call: the logic's output, if any.
+    Never discards its state: the partitions' marks must outlive quiet periods (a caught-up
+    partition sends no new mark until it reads again).
     """
 
-    def __init__(self, logic: ShardLogic[In, Out], after: Callable[[Any, list[Out]], None]) -> None:
+    def __init__(self, logic: MergeLogic[In, Out], after: Callable[[Any], None]) -> None:
         self.logic = logic
         self.after = after
 
     def _done(self, out: list[Out]) -> tuple[Iterable[list[Out]], bool]:
-        self.after(self.logic, out)
-        return ([out] if out else []), self.logic.is_empty()
+        self.after(self.logic)
+        return ([out] if out else []), False
 
-    def on_batch(self, values: list[list[In]]) -> tuple[Iterable[list[Out]], bool]:
-        """Feed the chunks that arrived to the logic, as one batch, at the current wall time."""
-        items = values[0] if len(values) == 1 else [v for chunk in values for v in chunk]
-        return self._done(self.logic.on_batch(items, datetime.now(UTC)))
+    def on_batch(self, values: list[Feed]) -> tuple[Iterable[list[Out]], bool]:
+        """Take every partition's mark and items, then release what the clock allows."""
+        logic = self.logic
+        for feed in values:
+            logic.clock.update(feed.mark)
+            if feed.items:
+                logic.take(feed.mark.partition, feed.items)
+        return self._done(logic.release(datetime.now(UTC)))
 
     def on_notify(self) -> tuple[Iterable[list[Out]], bool]:
-        """Let the logic close what the advancing watermark has passed."""
-        return self._done(self.logic.on_tick(datetime.now(UTC)))
+        """Wall time moved the frontier (caught-up partitions): release and expire."""
+        return self._done(self.logic.release(datetime.now(UTC)))
 
     def notify_at(self) -> datetime | None:
-        """When the logic next needs a tick (never a busy loop: see bytewax #578)."""
+        """When the logic next needs a look."""
         return self.logic.next_tick()
 
     def snapshot(self) -> object:
-        """The logic's own immutable snapshot."""
-        return self.logic.snapshot()
+        """The marks and the logic's own snapshot."""
+        return (self.logic.clock.marks(), self.logic.snapshot())
 
 
-def shard_builder(
-    cls: Any, params: Any, after: Callable[[Any, list[Any]], None] | None = None
-) -> Callable[[object | None], ShardAdapter[Any, Any]]:
-    """The ``builder`` Bytewax calls per key: a fresh logic, or one restored from its snapshot."""
-    hook = after or (lambda _logic, _out: None)
+def merge_builder(
+    make: Callable[[MergedClock, Any], MergeLogic[Any, Any]],
+    lateness: timedelta,
+    idle_timeout: timedelta,
+    after: Callable[[Any], None],
+) -> Callable[[object | None], MergeAdapter[Any, Any]]:
+    """The ``builder`` Bytewax calls per key: ``make(clock, logic snapshot or None)``."""
 
-    def build(resume: object | None) -> ShardAdapter[Any, Any]:
-        logic = cls(params) if resume is None else cls.restore(resume, params)
-        return ShardAdapter(logic, hook)
+    def build(resume: object | None) -> MergeAdapter[Any, Any]:
+        clock = MergedClock(lateness, idle_timeout)
+        if resume is None:
+            return MergeAdapter(make(clock, None), after)
+        assert isinstance(resume, tuple), "a MergeAdapter snapshot is (marks, logic snapshot)"
+        clock.load(resume[0])
+        return MergeAdapter(make(clock, resume[1]), after)
 
     return build

@@ -13,14 +13,14 @@ _open_sessions: dict[int, int] = {}
 _session_users: dict[int, int] = {}
 
 
-def observe_dedup(logic: Any, out: list[Any]) -> None:
+def observe_dedup(logic: Any) -> None:
     """Count the duplicates the deduplicator dropped in this batch."""
     dropped = logic.take_duplicate_count()
     if dropped:
         metrics.EVENTS_DUPLICATE.inc(dropped)
 
 
-def observe_sessions(logic: Any, out: list[Any]) -> None:
+def observe_sessions(logic: Any, events: list[Event], sessions: list[Session]) -> None:
     """Active sessions and users held in state (per process), late events, closed sessions."""
     key = id(logic)
     if logic.is_empty():
@@ -31,26 +31,21 @@ def observe_sessions(logic: Any, out: list[Any]) -> None:
         _session_users[key] = logic.users()
     metrics.ACTIVE_SESSIONS.set(sum(_open_sessions.values()))
     metrics.SESSION_STATE_USERS.set(sum(_session_users.values()))
-    late = 0
-    closed: Counter[str] = Counter()
-    for item in out:
-        if isinstance(item, Event):
-            late += item.late
-        elif isinstance(item, Session) and item.ended_by is not None:
-            closed[item.ended_by] += 1
+    late = sum(event.late for event in events)
+    closed: Counter[str] = Counter(s.ended_by for s in sessions if s.ended_by is not None)
     if late:
         metrics.EVENTS_LATE.inc(late)
     for cause, count in closed.items():
         metrics.SESSIONS_CLOSED.labels(cause).inc(count)
 
 
-def observe_alerts(logic: Any, out: list[Any]) -> None:
+def observe_alerts(logic: Any) -> None:
     """Count new incidents (not updates of an ongoing one) by rule and severity."""
     for (rule, severity), count in logic.take_alert_counts().items():
         metrics.ALERTS.labels(rule, severity).inc(count)
 
 
-def observe_rollups(logic: Any, out: list[Any]) -> None:
+def observe_rollups(logic: Any) -> None:
     """Count events too late for their minute bucket (already closed and written)."""
     dropped = logic.take_late_dropped()
     if dropped:

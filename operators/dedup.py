@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
 from operators.model import EVENT_TS, Event
-from operators.state import ClockSnapshot, ShardClock, minus
+from operators.state import Clock, ClockSnapshot, ShardClock, minus
 
 if TYPE_CHECKING:
     from rtep.settings import Settings
@@ -132,14 +132,14 @@ class DedupParams:
     lateness: timedelta = timedelta(seconds=60)
 
     @classmethod
-    def from_settings(cls, settings: Settings, max_ids_total: int = 1_000_000) -> Self:
-        """From RTEP_DEDUP_HORIZON_SECONDS, RTEP_ALLOWED_LATENESS_SECONDS, RTEP_USER_SHARDS.
+    def from_settings(cls, settings: Settings) -> Self:
+        """From RTEP_DEDUP_HORIZON_SECONDS, RTEP_DEDUP_MAX_IDS and RTEP_ALLOWED_LATENESS_SECONDS.
 
-        ``max_ids_total`` (about 250 bytes each) is split evenly over the user shards.
+        ``max_ids`` (about 250 bytes each) is for the whole input: each partition keeps its share.
         """
         return cls(
             timedelta(seconds=settings.dedup_horizon_seconds),
-            max(1, max_ids_total // settings.user_shards),
+            settings.dedup_max_ids,
             timedelta(seconds=settings.allowed_lateness_seconds),
         )
 
@@ -155,14 +155,14 @@ class Deduplicator:
 
     def __init__(self, params: DedupParams) -> None:
         self.params = params
-        self._clock = ShardClock(params.lateness)
+        self.clock: Clock = ShardClock(params.lateness)
         self._seen: set[str] = set()
         self._log = _IdLog()
         self.duplicates = 0
 
     def on_batch(self, items: list[Event], now: datetime) -> list[Event]:
         """The events of ``items`` whose id was not seen, in order."""
-        clock = self._clock
+        clock = self.clock
         clock.advance(now)
         seen, log = self._seen, self._log
         out: list[Event] = []
@@ -182,7 +182,7 @@ class Deduplicator:
 
     def on_tick(self, now: datetime) -> list[Event]:
         """Forget ids the watermark has passed; never emits."""
-        self._clock.advance(now)
+        self.clock.advance(now)
         self._expire(now)
         return []
 
@@ -191,7 +191,7 @@ class Deduplicator:
         oldest = self._log.oldest_time()
         if oldest is None:
             return None
-        return self._clock.tick_for(datetime.fromtimestamp(oldest, UTC) + self.params.horizon)
+        return self.clock.tick_for(datetime.fromtimestamp(oldest, UTC) + self.params.horizon)
 
     def is_empty(self) -> bool:
         """No id remembered."""
@@ -199,13 +199,13 @@ class Deduplicator:
 
     def snapshot(self) -> DedupSnapshot:
         """Picklable immutable copy (compact and mostly cached: see ``_IdLog``)."""
-        return (self._clock.snapshot(), self._log.snapshot(), self.duplicates)
+        return (self.clock.snapshot(), self._log.snapshot(), self.duplicates)
 
     @classmethod
     def restore(cls, snapshot: Any, params: DedupParams) -> Self:
         """Rebuild from ``snapshot``; also from the two older forms (see ``_segments_of``)."""
         self = cls(params)
-        self._clock = ShardClock.restore(snapshot[0])
+        self.clock = ShardClock.restore(snapshot[0])
         self._log = _IdLog.restore(_segments_of(snapshot))
         self._seen.update(self._log.ids())
         self.duplicates = snapshot[-1]
@@ -221,7 +221,7 @@ class Deduplicator:
         return len(self._log)
 
     def _expire(self, now: datetime) -> None:
-        watermark = self._clock.watermark(now)
+        watermark = self.clock.watermark(now)
         if watermark is None:
             return
         horizon_start = minus(watermark, self.params.horizon).timestamp()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from operators.model import EVENT_TS as _TS
 from operators.model import Event
 from operators.state import (
+    Clock,
     ClockSnapshot,
     ExpiryQueue,
     ShardClock,
@@ -375,7 +376,7 @@ class _Rule:
     """``_check`` ignores every event but logins: the others skip the sort and the call."""
 
     def __init__(self, lateness: timedelta) -> None:
-        self._clock = ShardClock(lateness)
+        self.clock: Clock = ShardClock(lateness)
         self._touched: dict[str, Alert] = {}
         self.alerts_raised: Counter[tuple[str, str]] = Counter()
 
@@ -388,7 +389,7 @@ class _Rule:
         Every event moves the watermark (order does not matter: only the maximum counts, and the
         watermark is read after the loop), relevant to the rule or not.
         """
-        clock = self._clock
+        clock = self.clock
         clock.advance(now)
         self._touched = {}
         check = self._check
@@ -402,13 +403,13 @@ class _Rule:
 
     def on_tick(self, now: datetime) -> list[Alert]:
         """Expire state the watermark has passed (rules raise nothing on ticks)."""
-        self._clock.advance(now)
+        self.clock.advance(now)
         self._expire(now)
         return []
 
     def next_tick(self) -> datetime | None:
         """When the earliest held state would expire."""
-        return self._clock.tick_for(self._earliest())
+        return self.clock.tick_for(self._earliest())
 
     def take_alert_counts(self) -> dict[tuple[str, str], int]:
         """New incidents per (rule, severity) since the last call, for ``rtep_alerts_total``."""
@@ -425,7 +426,7 @@ class _Rule:
         )  # fmt: skip
 
     def _expire(self, now: datetime) -> None:
-        watermark = self._clock.watermark(now)
+        watermark = self.clock.watermark(now)
         if watermark is not None:
             self._forget(watermark)
 
@@ -457,7 +458,7 @@ class _ThresholdRule(_Rule):
     ) -> Self:
         """Rebuild from ``snapshot``."""
         self = cls(params)
-        self._clock = ShardClock.restore(snapshot[0])
+        self.clock = ShardClock.restore(snapshot[0])
         self._tracker.load(snapshot[1])
         return self
 
@@ -494,7 +495,7 @@ class _ThresholdRule(_Rule):
 
     def snapshot(self) -> tuple[ClockSnapshot, tuple[Any, ...]]:
         """Picklable immutable copy."""
-        return (self._clock.snapshot(), self._tracker.snapshot())
+        return (self.clock.snapshot(), self._tracker.snapshot())
 
 
 class FailedLoginBurst(_ThresholdRule):
@@ -567,7 +568,7 @@ class BruteForceSuccess(_Rule):
         """Rebuild from ``snapshot``."""
         clock, bursts, hits = snapshot
         self = cls(params)
-        self._clock = ShardClock.restore(clock)
+        self.clock = ShardClock.restore(clock)
         self._bursts.load(bursts)
         self._hits = {user: _Incident.from_tuple(t) for user, t in hits}
         return self
@@ -575,7 +576,7 @@ class BruteForceSuccess(_Rule):
     def snapshot(self) -> tuple[Any, ...]:
         """Picklable immutable copy."""
         hits = tuple((user, inc.to_tuple()) for user, inc in self._hits.items())
-        return (self._clock.snapshot(), self._bursts.snapshot(), hits)
+        return (self.clock.snapshot(), self._bursts.snapshot(), hits)
 
     def is_empty(self) -> bool:
         """No burst remembered (hits only exist alongside their burst)."""
@@ -638,7 +639,7 @@ class NewDeviceLogin(_Rule):
         """Rebuild from ``snapshot``."""
         clock, history, expiry = snapshot
         self = cls(params)
-        self._clock = ShardClock.restore(clock)
+        self.clock = ShardClock.restore(clock)
         self._history = {user: dict(devices) for user, devices in history}
         self._expiry = ExpiryQueue(expiry)
         return self
@@ -646,7 +647,7 @@ class NewDeviceLogin(_Rule):
     def snapshot(self) -> tuple[Any, ...]:
         """Picklable immutable copy."""
         history = tuple((user, tuple(d.items())) for user, d in self._history.items())
-        return (self._clock.snapshot(), history, self._expiry.snapshot())
+        return (self.clock.snapshot(), history, self._expiry.snapshot())
 
     def is_empty(self) -> bool:
         """No user history held."""

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
 from operators.model import Event
-from operators.state import MIN_TICK, ClockSnapshot, ExpiryQueue, ShardClock
+from operators.state import MIN_TICK, Clock, ClockSnapshot, ExpiryQueue, ShardClock
 
 if TYPE_CHECKING:
     from rtep.settings import Settings
@@ -182,7 +182,7 @@ class Sessionizer:
 
     def __init__(self, params: SessionParams) -> None:
         self.params = params
-        self._clock = ShardClock(params.lateness)
+        self.clock: Clock = ShardClock(params.lateness)
         self._open: dict[str, _Open] = {}
         self._closed: dict[str, _Closed] = {}
         self._open_expiry: ExpiryQueue[str] = ExpiryQueue()
@@ -194,21 +194,26 @@ class Sessionizer:
     # --- ShardLogic -----------------------------------------------------------------------------
     def on_batch(self, items: list[Event], now: datetime) -> list[Event | Session]:
         """Assign each event to its session; close what the watermark has passed."""
-        self._clock.advance(now)
+        rows = self.sessionize(items, now)
+        out: list[Event | Session] = list(items)
+        out.extend(rows)
+        return out
+
+    def sessionize(self, items: list[Event], now: datetime) -> list[Session]:
+        """``on_batch`` without echoing the events: sets their ``session_id``/``late`` and
+        returns only the session rows."""
+        self.clock.advance(now)
         touched: dict[str, _Open] = {}
-        out: list[Event | Session] = []
-        observe, place = self._clock.observe, self._place
+        observe, place = self.clock.observe, self._place
         for event in items:
             observe(event.ts, now)
             place(event, now, touched)
-            out.append(event)
         self._expire(now, touched)
-        out.extend(self._rows(touched, now))
-        return out
+        return self._rows(touched, now)
 
-    def on_tick(self, now: datetime) -> list[Event | Session]:
+    def on_tick(self, now: datetime) -> list[Session]:
         """Close sessions idle past the gap (watermark advanced by wall time)."""
-        self._clock.advance(now)
+        self.clock.advance(now)
         touched: dict[str, _Open] = {}
         self._expire(now, touched)
         return self._rows(touched, now)
@@ -217,11 +222,11 @@ class Sessionizer:
         """When the earliest open session or remembered closed one would expire, or rows are due."""
         a, b = self._open_expiry.earliest(), self._closed_expiry.earliest()
         earliest = a if b is None else b if a is None else min(a, b)
-        tick = self._clock.tick_for(earliest)
+        tick = self.clock.tick_for(earliest)
         flush = self._flush_due
         if flush is None:
             return tick
-        last = self._clock.last_now
+        last = self.clock.last_now
         if last is not None and flush < last + MIN_TICK:
             flush = last + MIN_TICK
         return flush if tick is None or flush < tick else tick
@@ -233,7 +238,7 @@ class Sessionizer:
     def snapshot(self) -> SessionizerSnapshot:
         """Picklable immutable copy of the whole shard."""
         return (
-            self._clock.snapshot(),
+            self.clock.snapshot(),
             tuple(s.to_tuple() for s in self._open.values()),
             tuple(self._closed.items()),
             self._open_expiry.snapshot(),
@@ -248,7 +253,7 @@ class Sessionizer:
         """Rebuild a shard from ``snapshot``."""
         clock, opened, closed, open_q, closed_q, late, dirty, flush_due = snapshot
         self = cls(params)
-        self._clock = ShardClock.restore(clock)
+        self.clock = ShardClock.restore(clock)
         self._open = {t[1]: _Open.from_tuple(t) for t in opened}
         by_id = {s.session_id: s for s in self._open.values()}
         self._dirty = {sid: by_id[sid] for sid in dirty}
@@ -280,9 +285,9 @@ class Sessionizer:
         by_gap, by_cap = s.last + p.gap, s.started + p.max_length
         return by_gap if by_gap < by_cap else by_cap
 
-    def _rows(self, touched: dict[str, _Open], now: datetime) -> list[Event | Session]:
+    def _rows(self, touched: dict[str, _Open], now: datetime) -> list[Session]:
         """Rows of the touched sessions that are new or closed, plus the dirty ones when due."""
-        rows: list[Event | Session] = []
+        rows: list[Session] = []
         dirty = self._dirty
         every_batch = not self.params.update_interval
         for sid, s in touched.items():
@@ -311,7 +316,7 @@ class Sessionizer:
             if closed is not None and ts < closed[2]:
                 self._late(event, closed[0] if ts >= closed[1] else None)
                 return
-            watermark = self._clock.watermark(now)
+            watermark = self.clock.watermark(now)
             if watermark is not None and ts < watermark:
                 self._late(event, None)
                 return
@@ -379,7 +384,7 @@ class Sessionizer:
         self.late_events += 1
 
     def _expire(self, now: datetime, touched: dict[str, _Open]) -> None:
-        watermark = self._clock.watermark(now)
+        watermark = self.clock.watermark(now)
         if watermark is None:
             return
         for user in self._open_expiry.due(watermark, self._open_expiry_of):

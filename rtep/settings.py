@@ -81,8 +81,16 @@ class Settings(BaseSettings):
     new_device_history_days: int = Field(
         30, ge=1, description="new_device_login: a user's device history is forgotten after this."
     )
-    user_shards: int = Field(
-        64, ge=1, description="Key space of the per-user state (users are hashed into shards)."
+    partition_idle_seconds: float = Field(
+        10.0,
+        ge=0,
+        description=(
+            "A Kafka partition caught up and quiet this long stops holding back the steps where "
+            "partitions meet (credential stuffing, rollup totals); one with a backlog always counts."
+        ),
+    )
+    ip_shards: int = Field(
+        8, ge=1, description="Keys of the credential-stuffing step (IPs hashed), spread over workers."
     )
     failed_login_burst_count: int = Field(5, ge=1, description="failed_login_burst: failures.")
     failed_login_burst_window_seconds: int = Field(

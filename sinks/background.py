@@ -28,7 +28,9 @@ from __future__ import annotations
 import threading
 import time
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
+from zlib import adler32
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
@@ -171,28 +173,46 @@ class BackgroundWriter(Generic[X]):
 class BackgroundSink(FixedPartitionedSink[list[X], None], Generic[X]):
     """Base of the sinks written by a ``BackgroundWriter``: subclasses say how to ``open`` one.
 
-    Items arrive as chunks, ``(key, [values…])``; the key only picks a partition (``parts`` of
-    them, spread over the workers). Every partition in a process hands its values to the sink's
-    one writer.
+    Items arrive as chunks, ``(key, [values…])``. The sink's partitions are named like the
+    input's (``parts`` lists them, e.g. the Kafka source's ``list_parts``), and a chunk keyed by
+    an input partition's name goes to the sink partition of that name. Bytewax places partitions
+    on workers by their sorted names alone (``calc_primaries`` in its ``src/timely.rs``), so a
+    sink partition lives on the worker that reads the input partition of the same name: a
+    partition's events are written where they were read, never pickled to another process
+    (``tests/integration/test_partition_placement.py`` pins this). Other keys are spread by hash.
+    Every partition in a process hands its values to the sink's one writer.
     """
 
     name: str
 
-    def __init__(self, parts: int = 1, max_pending: int = 20_000, linger: float = 0.0) -> None:
-        self.parts = parts
+    def __init__(
+        self,
+        parts: Callable[[], list[str]] | None = None,
+        max_pending: int = 20_000,
+        linger: float = 0.0,
+    ) -> None:
+        self.parts = parts or _one_part
         self.max_pending = max_pending
         self.linger = linger
         self._lock = threading.Lock()
         self._writer: BackgroundWriter[X] | None = None
         self._users = 0
+        self._index: dict[str, int] = {}
 
     @abstractmethod
     def open(self) -> BatchWriter[X]:
         """A new synchronous writer (connection) for this sink."""
 
     def list_parts(self) -> list[str]:
-        """Every partition is available on every worker (they all reach the same backend)."""
-        return [str(i) for i in range(self.parts)]
+        """The input's partition names: every one is available on every worker."""
+        names = self.parts()
+        self._index = {name: i for i, name in enumerate(sorted(names))}
+        return names
+
+    def part_fn(self, item_key: str) -> int:
+        """The index (in sorted order) of the partition named ``item_key``; others by hash."""
+        index = self._index.get(item_key)
+        return index if index is not None else adler32(item_key.encode())
 
     def build_part(
         self, step_id: str, for_part: str, resume_state: None
@@ -215,6 +235,11 @@ class BackgroundSink(FixedPartitionedSink[list[X], None], Generic[X]):
                 self._writer = None
         if writer is not None:
             writer.close()
+
+
+def _one_part() -> list[str]:
+    """One partition, for a sink used alone (tests, tools)."""
+    return ["0"]
 
 
 class _Partition(StatefulSinkPartition[list[X], None]):

@@ -167,7 +167,7 @@ class PostgresSink(BackgroundSink[Any]):
         retry: RetryPolicy | None = None,
         connect_timeout: int = 5,
         *,
-        parts: int = 1,
+        parts: Callable[[], list[str]] | None = None,
         max_pending: int = 20_000,
     ) -> None:
         super().__init__(parts, max_pending)

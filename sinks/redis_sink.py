@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -181,7 +182,7 @@ class RedisSink(BackgroundSink[Event | Session | Alert | RollupRow]):
         retry_interval_seconds: float = 1.0,
         socket_timeout: float = 2.0,
         write_interval_seconds: float = 0.0,
-        parts: int = 1,
+        parts: Callable[[], list[str]] | None = None,
         max_pending: int = 20_000,
     ) -> None:
         super().__init__(parts, max_pending, linger=write_interval_seconds)

@@ -1,5 +1,6 @@
-# GitHub Actions deploy role (OIDC): only the repository's `production` environment may assume it.
-# It may set the image parameter and run commands on this host, nothing else.
+# GitHub Actions deploy role (OIDC): only the repository's `production` environment (required
+# reviewers) may assume it. It may set the image parameter and run one fixed SSM document on this
+# host (re-sync and restart rtep), nothing else: no AWS-RunShellScript, so no free-form shell.
 
 locals {
   create_deploy_role = var.github_repository != ""
@@ -23,8 +24,17 @@ locals {
   )
 }
 
-data "aws_iam_policy_document" "deploy_assume" {
-  count = local.create_deploy_role ? 1 : 0
+# The GitHub OIDC subject each role trusts: the production environment (deploy.yml, behind required
+# reviewers) and this repository's pull requests (the read-only plan role, plan_role.tf).
+locals {
+  github_role_subjects = merge(
+    local.create_deploy_role ? { deploy = "repo:${var.github_repository}:environment:production" } : {},
+    local.create_plan_role ? { plan = "repo:${var.github_repository}:pull_request" } : {},
+  )
+}
+
+data "aws_iam_policy_document" "github_assume" {
+  for_each = local.github_role_subjects
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
     principals {
@@ -39,7 +49,7 @@ data "aws_iam_policy_document" "deploy_assume" {
     condition {
       test     = "StringEquals"
       variable = "${local.github_oidc_url}:sub"
-      values   = ["repo:${var.github_repository}:environment:production"]
+      values   = [each.value]
     }
   }
 }
@@ -47,7 +57,7 @@ data "aws_iam_policy_document" "deploy_assume" {
 resource "aws_iam_role" "deploy" {
   count              = local.create_deploy_role ? 1 : 0
   name               = "${var.name}-github-deploy"
-  assume_role_policy = data.aws_iam_policy_document.deploy_assume[0].json
+  assume_role_policy = data.aws_iam_policy_document.github_assume["deploy"].json
 }
 
 data "aws_iam_policy_document" "deploy" {
@@ -60,12 +70,9 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   statement {
-    sid     = "RunOnHost"
-    actions = ["ssm:SendCommand"]
-    resources = [
-      aws_instance.host.arn,
-      "arn:${data.aws_partition.current.partition}:ssm:${var.region}::document/AWS-RunShellScript",
-    ]
+    sid       = "RunOnHost"
+    actions   = ["ssm:SendCommand"]
+    resources = [aws_instance.host.arn, aws_ssm_document.deploy.arn]
   }
 
   statement {
@@ -81,4 +88,23 @@ resource "aws_iam_role_policy" "deploy" {
   name   = "rtep-deploy"
   role   = aws_iam_role.deploy[0].id
   policy = data.aws_iam_policy_document.deploy[0].json
+}
+
+# The only command the deploy role can run on the host: it takes no parameters.
+resource "aws_ssm_document" "deploy" {
+  name            = "${var.name}-deploy"
+  document_type   = "Command"
+  document_format = "YAML"
+  content = yamlencode({
+    schemaVersion = "2.2"
+    description   = "Re-sync rtep from SSM Parameter Store, pull the images and restart what changed."
+    mainSteps = [{
+      action = "aws:runShellScript"
+      name   = "reloadRtep"
+      inputs = {
+        runCommand     = ["systemctl reload-or-restart rtep.service"]
+        timeoutSeconds = "900"
+      }
+    }]
+  })
 }

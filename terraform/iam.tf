@@ -1,19 +1,21 @@
 # Instance profile: SSM (Session Manager + Run Command), registry pull, CloudWatch logs,
 # and read access to this stack's own SSM parameters.
 
-data "aws_iam_policy_document" "ec2_assume" {
+# Trust policies of the roles AWS services assume: the instance (ec2) and the snapshots (dlm).
+data "aws_iam_policy_document" "service_assume" {
+  for_each = toset(["ec2", "dlm"])
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
+      identifiers = ["${each.key}.amazonaws.com"]
     }
   }
 }
 
 resource "aws_iam_role" "host" {
   name               = "${var.name}-host"
-  assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
+  assume_role_policy = data.aws_iam_policy_document.service_assume["ec2"].json
 }
 
 resource "aws_iam_role_policy_attachment" "ssm_core" {
@@ -24,6 +26,11 @@ resource "aws_iam_role_policy_attachment" "ssm_core" {
 resource "aws_iam_role_policy_attachment" "ecr_read" {
   role       = aws_iam_role.host.name
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"
+}
+
+locals {
+  # Every SSM parameter of this stack (/<name>/...): the host reads them, the plan role may not.
+  stack_parameters = "arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current.account_id}:parameter/${var.name}/*"
 }
 
 data "aws_iam_policy_document" "host" {
@@ -37,7 +44,7 @@ data "aws_iam_policy_document" "host" {
     sid     = "StackParameters"
     actions = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
     resources = concat(
-      ["arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current.account_id}:parameter/${var.name}/*"],
+      [local.stack_parameters],
       var.registry_token_parameter == null ? [] : [
         "arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current.account_id}:parameter/${trimprefix(var.registry_token_parameter, "/")}"
       ],

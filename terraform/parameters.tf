@@ -1,7 +1,8 @@
 # What the host reads at every start (see templates/rtep-sync.sh):
-#   /<name>/config/<path>  the ops/ files compose needs (gzip + base64, one parameter each)
-#   /<name>/env            the compose .env with generated secrets (SecureString)
-#   /<name>/image          the image to run (the deploy workflow overwrites it)
+#   /<name>/config/<path>        the ops/ files compose needs (gzip + base64, one parameter each)
+#   /<name>/env                  the compose .env with generated secrets (SecureString)
+#   /<name>/image                the image to run (the deploy workflow overwrites it)
+#   /<name>/alert-webhook-url    optional, created by hand (SecureString): RTEP_ALERT_WEBHOOK_URL
 
 locals {
   ops_dir = "${path.module}/../ops"
@@ -9,6 +10,7 @@ locals {
     ["compose.yaml"],
     [for f in fileset(local.ops_dir, "prometheus/**") : f],
     [for f in fileset(local.ops_dir, "grafana/**") : f],
+    [for f in fileset(local.ops_dir, "postgres/**") : f],
   ))
 }
 
@@ -29,32 +31,59 @@ resource "aws_ssm_parameter" "config" {
   }
 }
 
-resource "random_password" "postgres" {
+# Passwords: ephemeral values, sent to SSM through a write-only argument, so they are never in the
+# Terraform state or plan (the pull-request plan role reads the state; no output can reach them).
+# Terraform writes /<name>/env once, when it creates it; later runs generate values they do not
+# send (value_wo_version unchanged). Bumping env_version writes new passwords: only for a new,
+# empty PostgreSQL volume, since the database keeps the passwords it was initialised with.
+ephemeral "random_password" "postgres" {
   length  = 32
   special = false
 }
 
-resource "random_password" "redis" {
+ephemeral "random_password" "postgres_admin" {
   length  = 32
   special = false
 }
 
-resource "random_password" "grafana" {
+ephemeral "random_password" "postgres_readonly" {
+  length  = 32
+  special = false
+}
+
+ephemeral "random_password" "redis" {
+  length  = 32
+  special = false
+}
+
+ephemeral "random_password" "grafana" {
   length  = 24
   special = false
 }
 
+locals {
+  env_version = 1
+}
+
 resource "aws_ssm_parameter" "env" {
-  # checkov:skip=CKV_AWS_337: encrypted with the AWS-managed aws/ssm key; a customer-managed KMS key adds $1/month and key administration for three generated passwords.
+  # checkov:skip=CKV_AWS_337: encrypted with the AWS-managed aws/ssm key; a customer-managed KMS key adds $1/month and key administration for five generated passwords.
   name = "/${var.name}/env"
   type = "SecureString"
-  value = join("\n", concat([
-    "POSTGRES_PASSWORD=${random_password.postgres.result}",
-    "REDIS_PASSWORD=${random_password.redis.result}",
-    "GRAFANA_ADMIN_PASSWORD=${random_password.grafana.result}",
-    "GRAFANA_BIND=0.0.0.0",
-    ], var.alert_webhook_url == "" ? [] : ["RTEP_ALERT_WEBHOOK_URL=${var.alert_webhook_url}"], [""]
-  ))
+  value_wo = join("\n", [
+    "POSTGRES_PASSWORD=${ephemeral.random_password.postgres.result}",
+    "POSTGRES_ADMIN_PASSWORD=${ephemeral.random_password.postgres_admin.result}",
+    "POSTGRES_READONLY_PASSWORD=${ephemeral.random_password.postgres_readonly.result}",
+    "REDIS_PASSWORD=${ephemeral.random_password.redis.result}",
+    "GRAFANA_ADMIN_PASSWORD=${ephemeral.random_password.grafana.result}",
+    "",
+  ])
+  value_wo_version = local.env_version
+}
+
+locals {
+  # The registry path of this repository's images (release.yml pushes there); rtep-sync on the host
+  # refuses any other. Empty without github_repository: then any explicit tag or digest runs.
+  image_repository = var.github_repository == "" ? "" : "ghcr.io/${lower(var.github_repository)}"
 }
 
 resource "aws_ssm_parameter" "image" {
@@ -64,6 +93,11 @@ resource "aws_ssm_parameter" "image" {
   value = var.image
 
   lifecycle {
+    precondition {
+      condition     = local.image_repository == "" || startswith(var.image, "${local.image_repository}:") || startswith(var.image, "${local.image_repository}@")
+      error_message = "image must be ghcr.io/<github_repository, lower case>:<tag> or @sha256:<digest>: the host runs only this repository's images."
+    }
+
     # Deploys move the image forward; a later `terraform apply` must not roll it back.
     ignore_changes = [value]
   }

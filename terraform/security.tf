@@ -1,20 +1,11 @@
-# Inbound: Grafana from the allow-list only. No SSH: shell access goes through SSM Session Manager.
+# Inbound: nothing. Shell access and Grafana go through SSM Session Manager (port forwarding to
+# Grafana on the host's loopback, docs/deploy.md), so no port is open to any network.
 resource "aws_security_group" "host" {
   name        = "${var.name}-host"
-  description = "rtep host: Grafana from an allow-list, no SSH"
+  description = "rtep host: no inbound traffic (SSM Session Manager only)"
   vpc_id      = local.vpc_id
 
   tags = { Name = "${var.name}-host" }
-}
-
-resource "aws_vpc_security_group_ingress_rule" "grafana" {
-  for_each          = toset(var.grafana_allowed_cidrs)
-  security_group_id = aws_security_group.host.id
-  description       = "Grafana from ${each.value}"
-  ip_protocol       = "tcp"
-  from_port         = var.grafana_port
-  to_port           = var.grafana_port
-  cidr_ipv4         = each.value
 }
 
 # Egress: HTTPS (SSM, CloudWatch, container registries, snap) and HTTP (Ubuntu package mirrors).

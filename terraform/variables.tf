@@ -43,7 +43,7 @@ variable "architecture" {
 }
 
 variable "root_volume_size_gb" {
-  description = "Size of the encrypted gp3 root volume; holds Docker images and every data volume."
+  description = "Size of the encrypted gp3 root volume: Docker images, Kafka, Redis, the recovery store, Prometheus and Grafana (PostgreSQL has its own volume)."
   type        = number
   default     = 40
 
@@ -98,30 +98,9 @@ variable "vpc_cidr" {
 }
 
 variable "associate_public_ip" {
-  description = "Give the instance a public IPv4 address (needed for Grafana from the internet and for egress without a NAT gateway)."
+  description = "Give the instance a public IPv4 address (egress without a NAT gateway; nothing is reachable inbound)."
   type        = bool
   default     = true
-}
-
-variable "grafana_port" {
-  description = "Port Grafana listens on (the only inbound port)."
-  type        = number
-  default     = 3000
-
-  validation {
-    condition     = var.grafana_port > 0 && var.grafana_port < 65536 && var.grafana_port != 22
-    error_message = "grafana_port must be a TCP port other than 22."
-  }
-}
-
-variable "grafana_allowed_cidrs" {
-  description = "CIDR blocks allowed to reach Grafana. Everything else inbound is closed (no SSH: use SSM Session Manager)."
-  type        = list(string)
-
-  validation {
-    condition     = alltrue([for c in var.grafana_allowed_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0" && c != "::/0"])
-    error_message = "grafana_allowed_cidrs must be CIDR blocks, and not the whole internet."
-  }
 }
 
 variable "image" {
@@ -143,18 +122,6 @@ variable "registry_token_parameter" {
   validation {
     condition     = var.registry_token_parameter == null || can(regex("^/?[A-Za-z0-9_.\\-/]+$", var.registry_token_parameter))
     error_message = "registry_token_parameter must be null or an SSM parameter name."
-  }
-}
-
-variable "alert_webhook_url" {
-  description = "Webhook receiving Grafana alert notifications (RTEP_ALERT_WEBHOOK_URL); empty keeps the placeholder, so alerts show in Grafana only."
-  type        = string
-  default     = ""
-  sensitive   = true
-
-  validation {
-    condition     = var.alert_webhook_url == "" || can(regex("^https?://", var.alert_webhook_url))
-    error_message = "alert_webhook_url must be empty or an http(s) URL."
   }
 }
 
@@ -184,6 +151,61 @@ variable "create_github_oidc_provider" {
   description = "Create the account's GitHub OIDC provider (false when it already exists)."
   type        = bool
   default     = true
+}
+
+variable "postgres_volume_size_gb" {
+  description = "Size of the encrypted gp3 volume holding PostgreSQL's data (kept when the instance goes, snapshotted daily)."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.postgres_volume_size_gb >= 10 && var.postgres_volume_size_gb <= 16384
+    error_message = "postgres_volume_size_gb must be between 10 and 16384."
+  }
+}
+
+variable "snapshot_time_utc" {
+  description = "Time of day (UTC, HH:MM) at which Data Lifecycle Manager snapshots the PostgreSQL volume."
+  type        = string
+  default     = "03:00"
+
+  validation {
+    condition     = can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]$", var.snapshot_time_utc))
+    error_message = "snapshot_time_utc must be HH:MM in 24-hour UTC, e.g. 03:00."
+  }
+}
+
+variable "snapshot_retention_count" {
+  description = "How many daily snapshots of the PostgreSQL volume to keep (the oldest is deleted beyond it)."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.snapshot_retention_count >= 1 && var.snapshot_retention_count <= 1000
+    error_message = "snapshot_retention_count must be between 1 and 1000 (a DLM limit)."
+  }
+}
+
+variable "terraform_state_bucket" {
+  description = "S3 bucket of the remote state (backend.tf); with github_repository, creates the read-only role the pull-request plan uses. Empty: no plan role."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.terraform_state_bucket == "" || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.terraform_state_bucket))
+    error_message = "terraform_state_bucket must be empty or an S3 bucket name."
+  }
+}
+
+variable "terraform_state_key" {
+  description = "Key of the state object in terraform_state_bucket (the plan role may read only this object)."
+  type        = string
+  default     = "rtep/production.tfstate"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()/-]+$", var.terraform_state_key))
+    error_message = "terraform_state_key must be an S3 object key."
+  }
 }
 
 variable "tags" {

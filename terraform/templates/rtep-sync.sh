@@ -3,10 +3,12 @@
 # Run by rtep.service before every start, and by the deploy workflow (through SSM Run Command).
 set -euo pipefail
 
+# RTEP_SSM_PREFIX, AWS_REGION, RTEP_REGISTRY_TOKEN_PARAMETER, RTEP_POSTGRES_DATA, RTEP_IMAGE_REPOSITORY
+# (RTEP_CONF and RTEP_DIR move the two paths, for tests/ops).
 # shellcheck source=/dev/null
-source /etc/rtep/rtep.conf # RTEP_SSM_PREFIX, AWS_REGION, RTEP_REGISTRY_TOKEN_PARAMETER
+source "${RTEP_CONF:-/etc/rtep/rtep.conf}"
 export AWS_REGION
-dir=/opt/rtep
+dir="${RTEP_DIR:-/opt/rtep}"
 prefix="${RTEP_SSM_PREFIX}"
 
 parameter() {
@@ -22,10 +24,29 @@ aws ssm get-parameters-by-path --path "$prefix/config/" --recursive \
         printf '%s' "$value" | base64 -d | gunzip > "$dir/$rel"
     done
 
+# Run only an image of this repository's registry path (RTEP_IMAGE_REPOSITORY, when Terraform knows
+# the repository), with a tag or a digest: whoever can write $prefix/image cannot point the host at
+# another registry, nor slip a second line into .env.
+image="$(parameter "$prefix/image")"
+repository="${RTEP_IMAGE_REPOSITORY:-}"
+repository_pattern="${repository//./\\.}"
+if [[ ! "$image" =~ ^${repository_pattern:-[a-z0-9./_-]+}(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$ ]]; then
+    echo "rtep-sync: refusing image '$image' from $prefix/image: it must be ${repository:-registry/name}:<tag> or @sha256:<digest> (deploy with .github/workflows/deploy.yml)" >&2
+    exit 1
+fi
+
 umask 077
 {
     parameter "$prefix/env"
-    echo "RTEP_IMAGE=$(parameter "$prefix/image")"
+    echo "RTEP_IMAGE=$image"
+    # PostgreSQL's data directory on its own EBS volume (mounted by rtep-data-volume).
+    echo "POSTGRES_DATA=${RTEP_POSTGRES_DATA}"
+    # Optional, created by hand (docs/deploy.md): where Grafana sends alert notifications.
+    webhook="$(aws ssm get-parameters --with-decryption --names "$prefix/alert-webhook-url" \
+        --query 'Parameters[0].Value' --output text)"
+    if [[ -n "$webhook" && "$webhook" != None ]]; then
+        echo "RTEP_ALERT_WEBHOOK_URL=$webhook"
+    fi
 } > "$dir/.env.tmp"
 mv "$dir/.env.tmp" "$dir/.env"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import json
 import re
 import tomllib
 from pathlib import Path
@@ -23,21 +22,19 @@ from packaging.version import Version
 from rtep import migrate
 from rtep.settings import Settings
 from tests.ops import configuration_doc
+from tests.ops.terraform_model import TERRAFORM, instance
 from tests.ops.validators import (
     ROOT,
     checkov,
-    clean_env,
-    parse_hcl,
+    compose_model,
     run,
+    run_compose,
     shellcheck,
     terraform,
     tool,
 )
 
-COMPOSE = ROOT / "ops" / "compose.yaml"
 DOCKERFILE = ROOT / "ops" / "Dockerfile"
-ENV_EXAMPLE = ROOT / "ops" / ".env.example"
-TERRAFORM = ROOT / "terraform"
 CODE_DIRS = ("rtep", "operators", "sinks", "dataflows", "sim")
 SETTINGS_ENV = {configuration_doc.env_name(name) for name in Settings.model_fields}
 
@@ -87,7 +84,12 @@ def test_deploy_uses_oidc_and_waits_on_the_ssm_command() -> None:
 
 def test_shell_scripts_pass_shellcheck() -> None:
     ci = [*sorted((ROOT / ".ci").glob("*.sh")), ROOT / ".ci" / "run"]
-    scripts = [*ci, TERRAFORM / "templates" / "rtep-sync.sh"]
+    scripts = [
+        *ci,
+        TERRAFORM / "templates" / "rtep-sync.sh",
+        TERRAFORM / "templates" / "rtep-data-volume.sh",
+        ROOT / "ops" / "postgres" / "initdb" / "10-rtep-roles.sh",
+    ]
     result = run([shellcheck(), "--external-sources", *scripts])  # follows `source .ci/lib.sh`
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -147,33 +149,24 @@ def test_dockerfile_env_variables_are_read_by_the_code() -> None:
 # --- compose ----------------------------------------------------------------------------------------
 
 
-def _compose(*args: str, env_file: Path = ENV_EXAMPLE) -> Any:
-    return run(
-        [tool("docker-compose"), "-f", COMPOSE, "--env-file", env_file, "--profile", "sim", *args],
-        env=clean_env(),
-    )
-
-
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     """The compose model as the real compose binary resolves it (with ops/.env.example)."""
-    result = _compose("config", "--format", "json")
-    assert result.returncode == 0, result.stderr
-    model: dict[str, Any] = json.loads(result.stdout)
-    return model
+    return compose_model()
 
 
 def test_compose_config_is_valid_with_the_example_env() -> None:
-    result = _compose("config", "-q")
+    result = run_compose("config", "-q")
     assert result.returncode == 0, result.stderr
 
 
 def test_compose_refuses_to_start_without_secrets(tmp_path: Path) -> None:
     empty = tmp_path / "empty.env"
     empty.write_text("")
-    result = _compose("config", "-q", env_file=empty)
+    result = run_compose("config", "-q", env_file=empty)
     assert result.returncode != 0
-    for secret in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+    secrets = ("POSTGRES_PASSWORD", "POSTGRES_ADMIN_PASSWORD", "POSTGRES_READONLY_PASSWORD")
+    for secret in (*secrets, "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
         assert secret in result.stderr
 
 
@@ -306,47 +299,21 @@ def test_terraform_fmt_check_is_clean() -> None:
     assert result.returncode == 0, f"run terraform fmt -recursive terraform:\n{result.stdout}"
 
 
-@pytest.fixture(scope="module")
-def hcl() -> dict[str, Any]:
-    """terraform/*.tf parsed by python-hcl2, merged into {block type: {type: {name: body}}}."""
-    merged: dict[str, Any] = {}
-    for document in parse_hcl(TERRAFORM).values():
-        for kind, blocks in document.items():
-            for block in blocks:
-                if kind in {"resource", "data"}:
-                    for type_, named in block.items():
-                        merged.setdefault(kind, {}).setdefault(type_, {}).update(named)
-                else:
-                    merged.setdefault(kind, {}).update(block)
-    return merged
-
-
-def _instance(hcl: dict[str, Any]) -> dict[str, Any]:
-    (instance,) = hcl["resource"]["aws_instance"].values()
-    return instance
-
-
 def test_instance_requires_imdsv2(hcl: dict[str, Any]) -> None:
-    (metadata,) = _instance(hcl)["metadata_options"]
+    (metadata,) = instance(hcl)["metadata_options"]
     assert metadata["http_tokens"] == "required"
-    assert metadata["http_put_response_hop_limit"] == 2
+    # Hop limit 1: a container's request crosses the Docker bridge and never reaches the role.
+    assert metadata["http_put_response_hop_limit"] == 1
 
 
 def test_root_volume_is_encrypted_gp3(hcl: dict[str, Any]) -> None:
-    (root,) = _instance(hcl)["root_block_device"]
+    (root,) = instance(hcl)["root_block_device"]
     assert root["encrypted"] is True
     assert root["volume_type"] == "gp3"
 
 
-def _port_range(rule: dict[str, Any]) -> tuple[int, int] | None:
-    """(from, to) when literal; None when a variable (then checked by its validation)."""
-    low, high = rule.get("from_port"), rule.get("to_port")
-    if isinstance(low, int) and isinstance(high, int):
-        return low, high
-    return None
-
-
-def test_no_ssh_ingress_and_no_open_ingress(hcl: dict[str, Any]) -> None:
+def test_no_inbound_traffic_at_all(hcl: dict[str, Any]) -> None:
+    """Shell and Grafana go through SSM Session Manager: no port is open, not even to a list."""
     resources = hcl["resource"]
     rules = list(resources.get("aws_vpc_security_group_ingress_rule", {}).values())
     rules += [
@@ -354,21 +321,13 @@ def test_no_ssh_ingress_and_no_open_ingress(hcl: dict[str, Any]) -> None:
     ]
     for group in resources.get("aws_security_group", {}).values():
         rules += group.get("ingress", [])
-    assert rules, "expected the Grafana ingress rule"
-    for rule in rules:
-        ports = _port_range(rule)
-        assert ports is None or not ports[0] <= 22 <= ports[1], f"port 22 open: {rule}"
-        assert rule.get("ip_protocol", rule.get("protocol")) not in {"-1", "all"}
-        cidrs = [rule.get("cidr_ipv4"), rule.get("cidr_ipv6"), *rule.get("cidr_blocks", [])]
-        assert "0.0.0.0/0" not in cidrs and "::/0" not in cidrs, f"open to the internet: {rule}"
-    assert "key_name" not in _instance(hcl), "no SSH key pair: use SSM Session Manager"
-    grafana_port = hcl["variable"]["grafana_port"]["validation"][0]["condition"]
-    assert "!= 22" in grafana_port
+    assert not rules, f"no ingress rule expected (Grafana: SSM port forwarding): {rules}"
+    assert "key_name" not in instance(hcl), "no SSH key pair: use SSM Session Manager"
 
 
 def test_ssm_core_policy_is_attached_to_the_instance_role(hcl: dict[str, Any]) -> None:
     resources = hcl["resource"]
-    profile_ref = _instance(hcl)["iam_instance_profile"]
+    profile_ref = instance(hcl)["iam_instance_profile"]
     (profile_name,) = re.findall(r"aws_iam_instance_profile\.(\w+)\.", profile_ref)
     role_ref = resources["aws_iam_instance_profile"][profile_name]["role"]
     attached = [
@@ -381,7 +340,7 @@ def test_ssm_core_policy_is_attached_to_the_instance_role(hcl: dict[str, Any]) -
 
 
 def test_ami_comes_from_a_public_ssm_parameter(hcl: dict[str, Any]) -> None:
-    (ref,) = re.findall(r"data\.aws_ssm_parameter\.(\w+)\.value", _instance(hcl)["ami"])
+    (ref,) = re.findall(r"data\.aws_ssm_parameter\.(\w+)\.value", instance(hcl)["ami"])
     assert hcl["data"]["aws_ssm_parameter"][ref]["name"].startswith("/aws/service/")
 
 
@@ -400,17 +359,24 @@ def test_variables_are_described_and_validated(hcl: dict[str, Any]) -> None:
 
 
 def test_outputs_name_the_host(hcl: dict[str, Any]) -> None:
-    assert {"instance_id", "private_ip", "public_ip", "grafana_url"} <= hcl["output"].keys()
+    outputs = hcl["output"]
+    assert {"instance_id", "private_ip", "public_ip", "grafana_tunnel"} <= outputs.keys()
+    assert "AWS-StartPortForwardingSession" in outputs["grafana_tunnel"]["value"]
 
 
 def test_ops_files_fit_in_ssm_parameters() -> None:
-    """Terraform ships compose.yaml, prometheus/ and grafana/ as gzip+base64 SSM parameters (8 KB)."""
+    """Terraform ships compose.yaml, prometheus/, grafana/ and postgres/ as gzip+base64 SSM
+    parameters (8 KB each)."""
     ops = ROOT / "ops"
     shipped = [
         ops / "compose.yaml",
         *(ops / "prometheus").rglob("*"),
         *(ops / "grafana").rglob("*"),
+        *(ops / "postgres").rglob("*"),
     ]
+    parameters = (TERRAFORM / "parameters.tf").read_text()
+    for directory in ("prometheus", "grafana", "postgres"):
+        assert f'fileset(local.ops_dir, "{directory}/**")' in parameters
     for path in (p for p in shipped if p.is_file()):
         size = len(base64.b64encode(gzip.compress(path.read_bytes(), compresslevel=6)))
         assert size <= 8192, f"{path.relative_to(ROOT)}: {size} bytes compressed, over 8 KB"
@@ -419,7 +385,7 @@ def test_ops_files_fit_in_ssm_parameters() -> None:
 def test_cloud_init_gets_every_template_variable(hcl: dict[str, Any]) -> None:
     template = (TERRAFORM / "templates" / "cloud-init.yaml.tftpl").read_text()
     used = set(re.findall(r"\$\{(\w+)\}", template))
-    supplied = set(re.findall(r"(\w+) =", _instance(hcl)["user_data"]))
+    supplied = set(re.findall(r"(\w+) =", instance(hcl)["user_data"]))
     assert used == supplied
     cloud = yaml.safe_load(re.sub(r"\$\{(\w+)\}", r"X\1", template))
     assert template.startswith("#cloud-config\n")

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "ops" / "compose.yaml"
+ENV_EXAMPLE = ROOT / "ops" / ".env.example"
 VENV = ROOT / ".venv-validators"
 HCL2_PATH = VENV / "hcl2"
 INSTALL_HINT = "run `bash .ci/install-validators.sh` (installs the pinned validators)"
@@ -55,6 +57,24 @@ def run(
 def clean_env() -> dict[str, str]:
     """An environment without compose/rtep variables, so a developer's shell cannot mask a gap."""
     return {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
+
+
+def run_compose(
+    *args: str, env_file: Path = ENV_EXAMPLE, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real compose binary on ops/compose.yaml (every profile), in a clean environment + ``env``."""
+    return run(
+        [tool("docker-compose"), "-f", COMPOSE, "--env-file", env_file, "--profile", "sim", *args],
+        env={**clean_env(), **(env or {})},
+    )
+
+
+def compose_model(**env: str) -> dict[str, Any]:
+    """The compose model as compose resolves it with ops/.env.example and the variables ``env``."""
+    result = run_compose("config", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    model: dict[str, Any] = json.loads(result.stdout)
+    return model
 
 
 def checkov(directory: str, framework: str) -> dict[str, Any]:

@@ -69,3 +69,22 @@ def failed_login(
 def login(t: float, user: str = "u1", ip: str = "10.0.0.1", device: str = "d1") -> Event:
     """A successful login."""
     return make_event("login", t=t, user=user, ip=ip, device=device, success=True)
+
+
+class FakeMessage:
+    """The parts of a ``confluent_kafka.Message`` that the validate step reads."""
+
+    def __init__(self, value: bytes, partition: int, offset: int) -> None:
+        self._value, self._partition, self._offset = value, partition, offset
+
+    def value(self) -> bytes:
+        return self._value
+
+    def topic(self) -> str:
+        return "events"
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset

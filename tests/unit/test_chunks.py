@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dataflows.adapters import ValidateBatch, chunked, shard_key
+from dataflows.adapters import Validator, chunked
 from operators.breaker import BreakerParams, RejectionBreaker
-from operators.model import Event, Rejection
 from operators.validation import Limits
 from tests.harness import event_json
+from tests.unit.factories import FakeMessage
 
 SHARDS = 4
 
@@ -28,25 +28,6 @@ def test_chunked_keeps_every_value_in_order_once_per_key(pairs: list[tuple[str, 
     assert dict(chunks) == expected
 
 
-class _Message:
-    """The parts of a confluent_kafka.Message that the validate step reads."""
-
-    def __init__(self, value: bytes, partition: int, offset: int) -> None:
-        self._value, self._partition, self._offset = value, partition, offset
-
-    def value(self) -> bytes:
-        return self._value
-
-    def topic(self) -> str:
-        return "events"
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-
 messages = st.lists(
     st.tuples(
         st.sampled_from(["u1", "u2", "u3", "u4", "u5"]),  # valid event of this user...
@@ -58,39 +39,19 @@ messages = st.lists(
 
 
 @given(messages)
-def test_validate_batch_chunks_events_by_user_shard_and_rejections_by_partition(
+def test_validator_puts_every_message_out_once_as_an_event_or_a_rejection(
     spec: list[tuple[str, bool, int]],
 ) -> None:
-    """Events and rejections never share a chunk, even where a shard and a partition are both
-    named "1"; every message comes out exactly once."""
+    """Valid events keep their input order; rejections carry their source partition and offset."""
     batch = [
-        _Message(b"{not json" if bad else event_json(user=user), partition, offset)
+        FakeMessage(b"{not json" if bad else event_json(user=user), partition, offset)
         for offset, (user, bad, partition) in enumerate(spec)
     ]
-    step = ValidateBatch(
-        Limits(max_future_skew=timedelta(days=1)),
-        RejectionBreaker(BreakerParams(1000, 1.0)),
-        SHARDS,
+    step = Validator(
+        Limits(max_future_skew=timedelta(days=1)), RejectionBreaker(BreakerParams(1000, 1.0))
     )
-    chunks = step(batch)  # type: ignore[arg-type]
-    assert all(values for _, values in chunks)
-    event_keys = [key for key, values in chunks if isinstance(values[0], Event)]
-    rejection_keys = [key for key, values in chunks if isinstance(values[0], Rejection)]
-    assert len(set(event_keys)) == len(event_keys)
-    assert len(set(rejection_keys)) == len(rejection_keys)
-    seen = []
-    for key, values in chunks:
-        kinds = {type(v) for v in values}
-        assert len(kinds) == 1
-        for value in values:
-            if isinstance(value, Event):
-                assert key == shard_key(value.user_id, SHARDS)
-                seen.append(("event", value.user_id))
-            else:
-                assert key == str(value.source.partition)
-                seen.append(("rejected", value.source.offset))
-    expected = [
-        ("rejected", offset) if bad else ("event", user)
-        for offset, (user, bad, _) in enumerate(spec)
+    checked = step(batch, datetime.now(UTC))  # type: ignore[arg-type]
+    assert [e.user_id for e in checked.events] == [user for user, bad, _ in spec if not bad]
+    assert [(r.source.partition, r.source.offset) for r in checked.rejections] == [
+        (partition, offset) for offset, (_, bad, partition) in enumerate(spec) if bad
     ]
-    assert sorted(seen) == sorted(expected)

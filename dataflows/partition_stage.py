@@ -1,0 +1,292 @@
+"""Everything a Kafka partition's messages go through before the partitions meet.
+
+validate → de-duplicate → sessionize → per-user rules → this partition's minute rollups, run by
+``rtep.kafka_source`` on the worker that reads the partition, on the partition's own event time
+(one ``InputProgress`` shared by every operator's clock). A user's events are all in one
+partition (producers key by userId), so per-user state needs nothing from other partitions and
+no event crosses to another worker for it. What must meet across partitions leaves as a
+``StageOutput``: failed logins with an IP (credential stuffing) and partial rollups, each with the
+partition's ``PartitionMark`` so the merging steps know how far every partition has come.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Union
+
+from confluent_kafka import Message
+
+from dataflows.adapters import Chunk, Feed, Validator, chunked
+from dataflows.observers import observe_alerts, observe_dedup, observe_rollups, observe_sessions
+from operators.breaker import BreakerParams, RejectionBreaker
+from operators.dedup import Deduplicator, DedupParams
+from operators.detection import (
+    AbnormalEventRate,
+    AbnormalEventRateParams,
+    Alert,
+    BruteForceSuccess,
+    BruteForceSuccessParams,
+    FailedLoginBurst,
+    FailedLoginBurstParams,
+    NewDeviceLogin,
+    NewDeviceLoginParams,
+)
+from operators.model import Event, Rejection
+from operators.rollups import MinuteRollup, RollupParams, RollupRow
+from operators.sessions import Session, Sessionizer, SessionParams
+from operators.state import InputProgress, PartitionMark, ShardClock
+from operators.validation import Limits
+
+if TYPE_CHECKING:
+    from rtep.settings import Settings
+
+UserRule = Union[FailedLoginBurst, BruteForceSuccess, NewDeviceLogin, AbnormalEventRate]  # noqa: UP007
+
+
+@dataclass(frozen=True, slots=True)
+class StageParams:
+    """Parameters of every step of a partition's stage."""
+
+    limits: Limits
+    breaker: BreakerParams
+    dedup: DedupParams  # max_ids: for the whole input, split over its partitions
+    sessions: SessionParams
+    failed_login_burst: FailedLoginBurstParams
+    brute_force_success: BruteForceSuccessParams
+    new_device_login: NewDeviceLoginParams
+    abnormal_event_rate: AbnormalEventRateParams
+    rollups: RollupParams
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> StageParams:
+        """Every parameter from its ``RTEP_*`` setting."""
+        lateness = timedelta(seconds=s.allowed_lateness_seconds)
+        return cls(
+            Limits(s.max_event_bytes, timedelta(seconds=s.max_future_skew_seconds)),
+            BreakerParams(s.breaker_window, s.breaker_reject_share),
+            DedupParams.from_settings(s),
+            SessionParams.from_settings(s),
+            FailedLoginBurstParams.from_settings(s),
+            BruteForceSuccessParams.from_settings(s),
+            NewDeviceLoginParams(
+                s.new_device_max_devices, timedelta(days=s.new_device_history_days), lateness
+            ),
+            AbnormalEventRateParams.from_settings(s),
+            RollupParams(timedelta(seconds=s.rollup_retention_seconds), lateness),
+        )
+
+
+@dataclass(slots=True)
+class StageOutput:
+    """What one batch of a partition produced (lists may be empty; never all of them and the
+    mark unchanged: such a batch produces no output)."""
+
+    partition: str
+    mark: PartitionMark
+    mark_changed: bool
+    events: list[Event] = field(default_factory=list)  # unique, with session_id
+    rejections: list[Rejection] = field(default_factory=list)
+    sessions: list[Session] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    failed_logins: list[Event] = field(default_factory=list)  # with an IP: credential stuffing
+    rollups: list[RollupRow] = field(default_factory=list)  # this partition's partial counts
+
+
+@dataclass(frozen=True, slots=True)
+class StageSnapshot:
+    """A partition's whole state (version 1), saved with its Kafka offset."""
+
+    version: int
+    clock: tuple[Any, ...]
+    dedup: Any
+    sessions: Any
+    rules: tuple[Any, ...]
+    rollups: Any
+
+
+RULES = (FailedLoginBurst, BruteForceSuccess, NewDeviceLogin, AbnormalEventRate)
+"""The per-user rules, in the order their parameters appear in ``StageParams``."""
+
+
+class PartitionStage:
+    """``PartitionWork`` for one partition: see the module docstring."""
+
+    def __init__(
+        self,
+        params: StageParams,
+        partition: str,
+        parts: int,
+        progress: InputProgress,
+        saved: StageSnapshot | None = None,
+    ) -> None:
+        self.partition = partition
+        self.parts = parts
+        self.progress = progress
+        self._validate = Validator(params.limits, RejectionBreaker(params.breaker))
+        dedup = replace(params.dedup, max_ids=max(1, params.dedup.max_ids // parts))
+        rule_params = (
+            params.failed_login_burst,
+            params.brute_force_success,
+            params.new_device_login,
+            params.abnormal_event_rate,
+        )
+        if saved is None:
+            self.clock = ShardClock(params.sessions.lateness)
+            self.dedup = Deduplicator(dedup)
+            self.sessions = Sessionizer(params.sessions)
+            self.rules: list[UserRule] = [
+                rule(p)
+                for rule, p in zip(RULES, rule_params, strict=True)
+            ]
+            self.rollups = MinuteRollup(params.rollups)
+        else:
+            self.clock = ShardClock.restore(saved.clock)
+            self.dedup = Deduplicator.restore(saved.dedup, dedup)
+            self.sessions = Sessionizer.restore(saved.sessions, params.sessions)
+            self.rules = [
+                rule.restore(snap, p)  # type: ignore[attr-defined]
+                for rule, snap, p in zip(RULES, saved.rules, rule_params, strict=True)
+            ]
+            self.rollups = MinuteRollup.restore(saved.rollups, params.rollups)
+        for clock in self._clocks():
+            clock.progress = progress
+        self._sent: PartitionMark | None = None
+
+    def _clocks(self) -> list[ShardClock]:
+        logics = [self.dedup, self.sessions, *self.rules, self.rollups]
+        clocks = [self.clock]
+        for logic in logics:
+            assert isinstance(logic.clock, ShardClock), "a partition's logic has its own clock"
+            clocks.append(logic.clock)
+        return clocks
+
+    def process(self, messages: list[Message], now: datetime) -> list[StageOutput]:
+        """Run a batch (maybe empty) through every step; fire due timers; report progress."""
+        checked = self._validate(messages, now) if messages else None
+        out = StageOutput(self.partition, self._sent or self._mark(), False)
+        if checked is not None:
+            out.rejections = checked.rejections
+            self._run(checked.events, now, out)
+        due = self._next_tick()
+        if due is not None and due <= now:
+            self._tick(now, out)
+        mark = self._mark()
+        out.mark, out.mark_changed = mark, mark != self._sent
+        self._sent = mark
+        if not (
+            out.mark_changed or out.events or out.rejections or out.sessions or out.alerts
+            or out.rollups
+        ):  # fmt: skip
+            return []
+        return [out]
+
+    def latest(self) -> datetime | None:
+        """The latest (clamped) event time of this partition."""
+        return self.clock.latest()
+
+    def snapshot(self) -> StageSnapshot:
+        """Every operator's snapshot."""
+        return StageSnapshot(
+            1,
+            self.clock.snapshot(),
+            self.dedup.snapshot(),
+            self.sessions.snapshot(),
+            tuple(rule.snapshot() for rule in self.rules),
+            self.rollups.snapshot(),
+        )
+
+    def _run(self, events: list[Event], now: datetime, out: StageOutput) -> None:
+        unique = self.dedup.on_batch(events, now)
+        observe_dedup(self.dedup)
+        self.clock.advance(now)
+        self.clock.observe_latest((e.ts for e in unique), now)
+        out.sessions = self.sessions.sessionize(unique, now)
+        observe_sessions(self.sessions, unique, out.sessions)
+        out.events = unique
+        for rule in self.rules:
+            out.alerts.extend(rule.on_batch(unique, now))
+            observe_alerts(rule)
+        out.rollups = self.rollups.on_batch(unique, now)
+        observe_rollups(self.rollups)
+        out.failed_logins = [e for e in unique if e.ip is not None and e.failed_login]
+
+    def _next_tick(self) -> datetime | None:
+        ticks = [
+            tick
+            for tick in (logic.next_tick() for logic in (self.dedup, self.sessions, *self.rules,
+                                                          self.rollups))
+            if tick is not None
+        ]  # fmt: skip
+        return min(ticks) if ticks else None
+
+    def _tick(self, now: datetime, out: StageOutput) -> None:
+        self.dedup.on_tick(now)
+        closed = self.sessions.on_tick(now)
+        if closed:
+            out.sessions.extend(closed)
+            observe_sessions(self.sessions, [], closed)
+        for rule in self.rules:
+            rule.on_tick(now)
+        self.rollups.on_tick(now)
+
+    def _mark(self) -> PartitionMark:
+        return PartitionMark(
+            self.partition, self.clock.latest(), self.progress.caught_up_since, self.parts
+        )
+
+
+def stage_factory(params: StageParams) -> Any:
+    """The ``WorkFactory`` for ``rtep.kafka_source.LeanKafkaSource``."""
+
+    def build(
+        partition: str, parts: int, progress: InputProgress, saved: StageSnapshot | None
+    ) -> PartitionStage:
+        return PartitionStage(params, partition, parts, progress, saved)
+
+    return build
+
+
+def ip_shard(ip: str, shards: int) -> str:
+    """A stable shard name for an IP (crc32: the same in every process, unlike ``hash``)."""
+    return str(zlib.crc32(ip.encode("utf-8", "surrogatepass")) % shards)
+
+
+def stuffing_feeds(shards: int) -> Callable[[StageOutput], list[tuple[str, Feed]]]:
+    """Failed logins by IP shard, each with the partition's mark; every shard gets the mark when
+    it changed (a merging step must hear from every partition, even one with no failures)."""
+
+    def feeds(out: StageOutput) -> list[tuple[str, Feed]]:
+        by_shard = dict(chunked((ip_shard(e.ip or "", shards), e) for e in out.failed_logins))
+        if not out.mark_changed:
+            return [(key, Feed(out.mark, events)) for key, events in by_shard.items()]
+        return [
+            (key, Feed(out.mark, by_shard.get(key, [])))
+            for key in (str(i) for i in range(shards))
+        ]
+
+    return feeds
+
+
+ROLLUP_KEY = "rollups"
+"""The one key of the rollup-totals step: a few partial rows per partition batch."""
+
+
+def rollup_feed(out: StageOutput) -> tuple[str, Feed] | None:
+    """The partition's partial rollups with its mark (None when neither is new)."""
+    if not out.rollups and not out.mark_changed:
+        return None
+    return ROLLUP_KEY, Feed(out.mark, out.rollups)
+
+
+def chunk_of(get: Callable[[StageOutput], list[Any]]) -> Callable[[StageOutput], Chunk | None]:
+    """A ``filter_map`` mapper: one kind of a stage's output, keyed by its partition's name (so
+    the sinks write it on the worker that read it), or None when there is none."""
+
+    def pick(out: StageOutput) -> Chunk | None:
+        values = get(out)
+        return (out.partition, values) if values else None
+
+    return pick

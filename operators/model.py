@@ -28,6 +28,8 @@ class Reason(StrEnum):
     INVALID_VALUE = "invalid_value"
     TOO_LARGE = "too_large"
     EMPTY_MESSAGE = "empty_message"
+    TOO_LONG = "too_long"
+    STORE_REJECTED = "store_rejected"
 
 
 class Source(NamedTuple):

@@ -52,6 +52,24 @@ class Settings(BaseSettings):
         description="Least time between two Redis writes: each carries more keys (0: no wait).",
     )
     redis_recent_alerts: int = Field(1000, ge=1, description="Cap of the rtep:alerts:recent list.")
+    redis_key_ttl_seconds: int = Field(
+        7 * 86400,
+        ge=60,
+        description=(
+            "TTL of rtep:user:{userId}, rtep:sessions:active and rtep:alerts:recent, renewed at "
+            "each write: Redis holds only what was active this recently (memory bound)."
+        ),
+    )
+    pg_statement_timeout_ms: int = Field(
+        30_000,
+        ge=100,
+        description="statement_timeout of every sink connection: a hung write is retried, not waited on.",
+    )
+    pg_lock_timeout_ms: int = Field(
+        5_000,
+        ge=10,
+        description="lock_timeout of every sink connection: a lock held elsewhere is retried, not waited on.",
+    )
 
     # --- Validation --------------------------------------------------------------------------
     max_future_skew_seconds: int = Field(300, ge=0, description="Reject events this far ahead.")

@@ -20,7 +20,7 @@ from confluent_kafka import Message
 
 from operators.breaker import RejectionBreaker
 from operators.enrichment import enrich
-from operators.model import Source
+from operators.model import Replay, Source
 from operators.state import ShardLogic
 from operators.validation import Defect, Limits, check_message
 from rtep import metrics
@@ -94,7 +94,8 @@ class ValidateBatch:
             if isinstance(result, Defect):
                 source = Source(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
                 rejected[result.reason.value] += 1
-                rejections.append((str(source.partition), result.rejection(raw, source, now)))
+                rejection = result.rejection(raw, source, now, replay_of(msg))
+                rejections.append((str(source.partition), rejection))
                 continue
             enrich(result)
             kind = result.type
@@ -120,6 +121,19 @@ class ValidateBatch:
             log.error("rejection breaker tripped: stopping the flow", reason=why)
             raise BreakerTripped(why)
         return list(events.items()) + chunked(rejections)  # apart: their keys overlap ("1")
+
+
+def replay_of(msg: Message) -> Replay | None:
+    """The dead letter a message replays (``rtep.dlq_replay``'s headers), read only for the
+    messages that fail validation (so a rejected replay links to its original row)."""
+    headers = dict(msg.headers() or [])
+    of, attempt = headers.get("rtep.replay.of"), headers.get("rtep.replay.attempt")
+    if of is None or attempt is None:
+        return None
+    try:
+        return Replay(int(of), int(attempt))
+    except ValueError:
+        return None
 
 
 def failed_logins_by_ip(shards: int) -> Callable[[list[Chunk]], list[Chunk]]:

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from operators.model import Event, Reason, Rejection, Source
+from operators.model import Event, Reason, Rejection, Replay, Source
 from operators.schemas import BOUNDED_FIELDS, EVENT_TYPES, LIMIT_SETTINGS, FieldLimits, wire_event
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -81,9 +81,11 @@ class Defect(NamedTuple):
     reason: Reason
     detail: str
 
-    def rejection(self, raw: bytes | None, source: Source, received_at: datetime) -> Rejection:
+    def rejection(
+        self, raw: bytes | None, source: Source, received_at: datetime, replay: Replay | None = None
+    ) -> Rejection:
         """The Rejection record of the message (original bytes, where it came from, why)."""
-        return Rejection(self.reason, self.detail, raw or b"", source, received_at)
+        return Rejection(self.reason, self.detail, raw or b"", source, received_at, replay)
 
 
 def validate_message(

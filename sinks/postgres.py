@@ -534,10 +534,11 @@ class EventsSink(PostgresSink):
 
 def rejected_row(rejection: Rejection) -> Row:
     """A Rejection as an ``rtep.rejected_events`` row (raw bytes unchanged, as bytea)."""
-    src = rejection.source
+    src, replay = rejection.source, rejection.replay
     return (
         rejection.received_at, str(rejection.reason), rejection.detail.replace("\x00", "\ufffd"),
         rejection.raw, src.topic, src.partition, src.offset,
+        replay.of if replay else None, replay.attempt if replay else None,
     )  # fmt: skip
 
 
@@ -545,7 +546,10 @@ class RejectedSink(PostgresSink):
     """Rejected messages → ``rtep.rejected_events``, ``DO NOTHING`` on (topic, partition, offset).
 
     Guarantee: one row per rejected Kafka message, exactly once: a replay re-reads the same
-    offsets, so it conflicts and changes nothing. The first stored ``received_at`` stays. A data
+    offsets, so it conflicts and changes nothing. The first stored ``received_at`` stays. A replay
+    rejected again links to its original row (``replay_of``, ``replay_attempt``); the same
+    attempt re-sent (a replay interrupted before its marking committed) conflicts on that unique
+    index instead and changes nothing either. A data
     error here is a bug (the raw bytes are bytea, the detail is cleaned): it stops the flow.
     """
 
@@ -554,7 +558,7 @@ class RejectedSink(PostgresSink):
     spec = TableSpec(
         sink="rejected", table="rejected_events",
         columns=("received_at", "reason", "detail", "raw", "source_topic", "source_partition",
-                 "source_offset"),
+                 "source_offset", "replay_of", "replay_attempt"),
         key=("source_topic", "source_partition", "source_offset"), row=rejected_row,
     )  # fmt: skip
 

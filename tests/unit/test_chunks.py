@@ -46,6 +46,9 @@ class _Message:
     def offset(self) -> int:
         return self._offset
 
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return None
+
 
 messages = st.lists(
     st.tuples(

@@ -19,7 +19,7 @@ from confluent_kafka import Message
 
 from operators.breaker import RejectionBreaker
 from operators.enrichment import enrich
-from operators.model import Event, Rejection, Source
+from operators.model import Event, Rejection, Replay, Source
 from operators.state import MergedClock, PartitionMark
 from operators.validation import Defect, Limits, check_message
 from rtep import metrics
@@ -86,7 +86,7 @@ class Validator:
             if isinstance(result, Defect):
                 source = Source(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
                 rejected[result.reason.value] += 1
-                rejections.append(result.rejection(raw, source, now))
+                rejections.append(result.rejection(raw, source, now, replay_of(msg)))
                 continue
             enrich(result)
             kind = result.type
@@ -107,6 +107,19 @@ class Validator:
             log.error("rejection breaker tripped: stopping the flow", reason=why)
             raise BreakerTripped(why)
         return Checked(events, rejections)
+
+
+def replay_of(msg: Message) -> Replay | None:
+    """The dead letter a message replays (``rtep.dlq_replay``'s headers), read only for the
+    messages that fail validation (so a rejected replay links to its original row)."""
+    headers = dict(msg.headers() or [])
+    of, attempt = headers.get("rtep.replay.of"), headers.get("rtep.replay.attempt")
+    if of is None or attempt is None:
+        return None
+    try:
+        return Replay(int(of), int(attempt))
+    except ValueError:
+        return None
 
 
 class Feed(NamedTuple):

@@ -28,6 +28,8 @@ class Reason(StrEnum):
     INVALID_VALUE = "invalid_value"
     TOO_LARGE = "too_large"
     EMPTY_MESSAGE = "empty_message"
+    TOO_LONG = "too_long"
+    STORE_REJECTED = "store_rejected"
 
 
 class Source(NamedTuple):
@@ -40,15 +42,25 @@ class Source(NamedTuple):
     offset: int
 
 
+class Replay(NamedTuple):
+    """A message re-sent by ``rtep.dlq_replay``: the ``rtep.rejected_events`` row it replays and
+    the attempt number (headers ``rtep.replay.of``, ``rtep.replay.attempt``)."""
+
+    of: int
+    attempt: int
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A message that failed validation: the original bytes, where they came from, and why."""
+    """A message that failed validation: the original bytes, where they came from, and why
+    (and, when it was a replay of a dead letter rejected again, which one)."""
 
     reason: Reason
     detail: str
     raw: bytes
     source: Source
     received_at: datetime
+    replay: Replay | None = None
 
 
 @dataclass(slots=True)

@@ -1,8 +1,8 @@
 """Raw Kafka message bytes → a valid ``Event`` or a ``Rejection`` with a reason code. Never raises.
 
 Order of checks (the first failure names the reason): empty → too large → UTF-8 → JSON → object →
-``type`` → schema (missing / wrong type / empty userId / value out of range) → storable → eventId →
-timestamp → future skew. Storage limits are checked here too (PostgreSQL cannot store NUL
+``type`` → schema (missing / wrong type / empty userId / too long / value out of range) → storable →
+eventId → timestamp → future skew. Storage limits are checked here too (PostgreSQL cannot store NUL
 characters in text or jsonb), so that nothing accepted can later fail a sink write.
 """
 
@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from operators.model import Event, Reason, Rejection, Source
-from operators.schemas import EVENT_TYPES, WIRE_EVENT
+from operators.model import Event, Reason, Rejection, Replay, Source
+from operators.schemas import BOUNDED_FIELDS, EVENT_TYPES, LIMIT_SETTINGS, FieldLimits, wire_event
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ENVELOPE_FIELDS = frozenset({"eventId", "type", "timestamp", "payload"})
@@ -41,12 +41,29 @@ _WRONG_TYPE_ERRORS = frozenset(
 )
 
 
+def configured_field_limits() -> FieldLimits:
+    """The field limits of this process's settings (``RTEP_MAX_*_CHARS``).
+
+    ``Limits``' default, so that a flow wired with ``Limits(max_bytes, skew)`` enforces the
+    configured limits; pure callers (tests) pass ``fields`` explicitly.
+    """
+    from rtep.settings import get_settings  # lazy: operators do not depend on settings otherwise
+
+    return get_settings().field_limits()
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What validation enforces beyond the schema (from settings)."""
+    """What validation enforces (from settings): sizes, skew, and the schema's field lengths."""
 
     max_event_bytes: int = 65536
     max_future_skew: timedelta = timedelta(seconds=300)
+    fields: FieldLimits = field(default_factory=configured_field_limits)
+    schema: TypeAdapter[Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # built once per Limits (the hot path must not look the adapter up per message)
+        object.__setattr__(self, "schema", wire_event(self.fields))
 
 
 class _Invalid(Exception):
@@ -64,9 +81,11 @@ class Defect(NamedTuple):
     reason: Reason
     detail: str
 
-    def rejection(self, raw: bytes | None, source: Source, received_at: datetime) -> Rejection:
+    def rejection(
+        self, raw: bytes | None, source: Source, received_at: datetime, replay: Replay | None = None
+    ) -> Rejection:
         """The Rejection record of the message (original bytes, where it came from, why)."""
-        return Rejection(self.reason, self.detail, raw or b"", source, received_at)
+        return Rejection(self.reason, self.detail, raw or b"", source, received_at, replay)
 
 
 def validate_message(
@@ -100,9 +119,9 @@ def _to_event(raw: bytes | None, received_at: datetime, now: datetime, limits: L
             "(RTEP_MAX_EVENT_BYTES)",
         )
     try:
-        obj: dict[str, Any] = WIRE_EVENT.validate_json(raw)  # type: ignore[assignment]
+        obj: dict[str, Any] = limits.schema.validate_json(raw)
     except ValidationError:
-        _raise_first_defect(raw)
+        _raise_first_defect(raw, limits.schema)
     if b"\\u0000" in raw and _has_nul(obj):  # the bytes test is a cheap pre-filter
         raise _Invalid(Reason.INVALID_VALUE, "NUL character (\\u0000) in a string: not storable")
     if _has_non_finite(obj):
@@ -201,7 +220,7 @@ def _non_finite_in(value: object) -> bool:
     return False
 
 
-def _raise_first_defect(raw: bytes) -> None:
+def _raise_first_defect(raw: bytes, schema: TypeAdapter[Any]) -> None:
     """Slow path for invalid messages: find the first defect, for a precise reason code."""
     try:
         obj = orjson.loads(raw)
@@ -228,7 +247,7 @@ def _raise_first_defect(raw: bytes) -> None:
             f"unknown type {kind[:40]!r}; expected one of {', '.join(EVENT_TYPES)}",
         )
     try:
-        WIRE_EVENT.validate_python(obj)
+        schema.validate_python(obj)
     except ValidationError as exc:
         raise _schema_defect(exc) from None
     # pydantic's JSON parser refused what orjson accepts (e.g. a number out of float range)
@@ -237,16 +256,36 @@ def _raise_first_defect(raw: bytes) -> None:
 
 def _schema_defect(exc: ValidationError) -> _Invalid:
     """Map pydantic's first error to a contract reason code and a readable detail."""
-    err = exc.errors(include_url=False, include_input=False)[0]
+    err = exc.errors(include_url=False, include_input=True)[0]
     loc = ".".join(str(p) for p in err["loc"][1:])  # drop the union tag
     kind = err["type"]
     if kind == "missing":
         return _Invalid(Reason.MISSING_FIELD, f"missing field {loc!r}")
     if kind == "string_too_short" and loc == "payload.userId":
         return _Invalid(Reason.EMPTY_USER_ID, "payload.userId is empty")
+    if kind == "string_too_long":
+        return _too_long(err["loc"][1:], len(err.get("input", "")), err["ctx"]["max_length"])
     if kind in _WRONG_TYPE_ERRORS:
         return _Invalid(Reason.WRONG_TYPE, f"{loc}: {err['msg']}")
     return _Invalid(Reason.INVALID_VALUE, f"{loc}: {err['msg']}")
+
+
+def _too_long(loc: tuple[int | str, ...], length: int, limit: int) -> _Invalid:
+    """``too_long``, naming the field, its length, the limit and the setting that raises it."""
+    if loc[:2] == ("payload", "fields"):
+        key = str(loc[2])
+        is_name = loc[-1] == "[key]"
+        where = (
+            f"a payload.fields name ({key[:20]!r}…)" if is_name else f"payload.fields[{key[:40]!r}]"
+        )
+        setting = LIMIT_SETTINGS["form_field_name" if is_name else "form_field_value"]
+    else:
+        where = ".".join(map(str, loc))
+        setting = LIMIT_SETTINGS[BOUNDED_FIELDS.get(str(loc[-1]), "text")]
+    return _Invalid(
+        Reason.TOO_LONG,
+        f"{where} is {length} characters; the limit is {limit} ({setting})",
+    )
 
 
 def _json_kind(value: object) -> str:

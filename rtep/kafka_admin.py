@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -80,11 +81,18 @@ def ensure_topics(brokers: str, topics: dict[str, int], timeout: float = 30.0) -
 def read_to_end(
     brokers: str, topic: str, extra_config: dict[str, str] | None = None, timeout: float = 60.0
 ) -> list[Message]:
-    """Every message of ``topic``, from the beginning to the current end of each partition.
+    """Every message of ``topic``, from the beginning to the current end of each partition."""
+    return list(iter_to_end(brokers, topic, extra_config, timeout))
+
+
+def iter_to_end(
+    brokers: str, topic: str, extra_config: dict[str, str] | None = None, timeout: float = 60.0
+) -> Iterator[Message]:
+    """``read_to_end`` as a stream: one message at a time, for topics too big to hold.
 
     Stops when every partition reports EOF rather than by comparing offsets with high
     watermarks, which some Kafka-compatible brokers report wrongly. No consumer group is joined
-    and nothing is committed.
+    and nothing is committed. ``timeout`` bounds the whole read.
     """
     consumer = Consumer(
         {
@@ -100,7 +108,6 @@ def read_to_end(
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
         pending = set(partitions)
-        out: list[Message] = []
         deadline = time.monotonic() + timeout
         while pending:
             if time.monotonic() > deadline:
@@ -108,11 +115,10 @@ def read_to_end(
             for msg in consumer.consume(1000, timeout=1):
                 err = msg.error()
                 if err is None:
-                    out.append(msg)
+                    yield msg
                 elif err.code() == KafkaError._PARTITION_EOF:
                     pending.discard(msg.partition())
                 else:
                     raise RuntimeError(f"reading {topic}: {err}")
-        return out
     finally:
         consumer.close()

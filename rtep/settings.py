@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from operators.schemas import FieldLimits
+
 
 class Settings(BaseSettings):
     """All configuration. Each field is read from ``RTEP_<FIELD_NAME>``; defaults work on a dev machine."""
@@ -50,10 +52,60 @@ class Settings(BaseSettings):
         description="Least time between two Redis writes: each carries more keys (0: no wait).",
     )
     redis_recent_alerts: int = Field(1000, ge=1, description="Cap of the rtep:alerts:recent list.")
+    redis_key_ttl_seconds: int = Field(
+        7 * 86400,
+        ge=60,
+        description=(
+            "TTL of rtep:user:{userId}, rtep:sessions:active and rtep:alerts:recent, renewed at "
+            "each write: Redis holds only what was active this recently (memory bound)."
+        ),
+    )
+    pg_statement_timeout_ms: int = Field(
+        30_000,
+        ge=100,
+        description="statement_timeout of every sink connection: a hung write is retried, not waited on.",
+    )
+    pg_lock_timeout_ms: int = Field(
+        5_000,
+        ge=10,
+        description="lock_timeout of every sink connection: a lock held elsewhere is retried, not waited on.",
+    )
 
     # --- Validation --------------------------------------------------------------------------
     max_future_skew_seconds: int = Field(300, ge=0, description="Reject events this far ahead.")
     max_event_bytes: int = Field(65536, ge=64, description="Reject messages larger than this.")
+    max_user_id_chars: int = Field(
+        256,
+        ge=1,
+        le=600,
+        description=(
+            "Longest payload.userId (too_long beyond): UUIDs, provider ids and e-mail addresses "
+            "(254) fit; at most 600 so its index entries fit PostgreSQL's 2,704-byte btree limit."
+        ),
+    )
+    max_identifier_chars: int = Field(
+        128, ge=1, le=2000, description="Longest buttonId and formId (too_long beyond)."
+    )
+    max_url_chars: int = Field(
+        4096,
+        ge=1,
+        description="Longest page and referrer (too_long beyond; browsers cap referrers at 4,096).",
+    )
+    max_device_chars: int = Field(
+        1024,
+        ge=1,
+        description="Longest device / User-Agent (too_long beyond; real ones are under 1,000).",
+    )
+    max_ip_chars: int = Field(64, ge=45, description="Longest ip string (too_long beyond).")
+    max_text_chars: int = Field(
+        1024, ge=1, description="Longest free-text field, login failureReason (too_long beyond)."
+    )
+    max_form_field_name_chars: int = Field(
+        256, ge=1, description="Longest name in a form_submit's fields (too_long beyond)."
+    )
+    max_form_field_value_chars: int = Field(
+        16384, ge=1, description="Longest value in a form_submit's fields (too_long beyond)."
+    )
 
     # --- Stateful analytics ------------------------------------------------------------------
     session_gap_seconds: int = Field(1800, ge=1, description="Inactivity that ends a session.")
@@ -139,6 +191,19 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus /metrics port.")
     metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics.")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    def field_limits(self) -> FieldLimits:
+        """The schema's field length limits (``RTEP_MAX_*_CHARS``)."""
+        return FieldLimits(
+            user_id=self.max_user_id_chars,
+            identifier=self.max_identifier_chars,
+            url=self.max_url_chars,
+            device=self.max_device_chars,
+            ip=self.max_ip_chars,
+            text=self.max_text_chars,
+            form_field_name=self.max_form_field_name_chars,
+            form_field_value=self.max_form_field_value_chars,
+        )
 
     def redis_key(self, *parts: str) -> str:
         """Build a Redis key under the configured prefix (so tests can isolate keys)."""

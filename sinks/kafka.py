@@ -42,6 +42,9 @@ def dlq_message(rejection: Rejection) -> KafkaMessage:
         ("rtep.source.partition", str(src.partition).encode()),
         ("rtep.source.offset", str(src.offset).encode()),
     ]
+    if rejection.replay is not None:  # a replayed dead letter rejected again: its original row
+        headers += [("rtep.replay.of", str(rejection.replay.of).encode()),
+                    ("rtep.replay.attempt", str(rejection.replay.attempt).encode())]  # fmt: skip
     return None, rejection.raw, headers
 
 

@@ -17,18 +17,23 @@ in redis-py and in Redis, dominates: a batch of 5,000 events often touches 5,000
   incident; a replayed identical alert moves to the head, never appears twice).
 - ``{prefix}counts:{type}:{YYYYmmddHHMM}`` SET to the rollup's current total with a TTL.
 
-Every write is an overwrite of the latest value, so replays are harmless.
+Every write is an overwrite of the latest value, so replays are harmless. Every key family has
+a TTL (users, the active-sessions set and the recent-alerts list: ``key_ttl_seconds``, renewed
+at each write; counts: ``counts_ttl_seconds``), so Redis holds only what was recently active.
 
-Redis is a cache of PostgreSQL, so an outage must not stop the pipeline: a failed batch is
-counted (``rtep_sink_errors_total{sink="redis"}``), logged, and its ops kept in a bounded "dirty"
+Redis is a cache of PostgreSQL, so an outage must not stop the pipeline (nor a full or read-only
+Redis: OOM and READONLY replies are outages of the cache too): a failed batch is counted (``rtep_sink_errors_total{sink="redis"}``), logged, and its ops kept in a bounded "dirty"
 map (latest value per key) that is written before the next batch once Redis answers again
 (catch-up). While Redis is down every batch tries again, except after a slow failure (a timeout):
 then attempts are spaced by ``retry_interval_seconds``.
-What can be lost is documented in docs/sinks.md ("Redis catch-up").
+What can be lost is documented in docs/sinks.md ("Redis catch-up"). A write Redis refuses for
+its data (WRONGTYPE: someone stored another type under our key) is dropped from the batch and
+dead-lettered as ``store_rejected``; the other keys are written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 from collections.abc import Callable
@@ -40,34 +45,41 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from operators.detection import Alert
-from operators.model import Event
+from operators.model import Event, Reason, Rejection, Source
 from operators.rollups import RollupRow
 from operators.sessions import Session
 from rtep.logs import get_logger
 from rtep.metrics import EVENTS_STORED, SINK_ERRORS, SINK_WRITE_SECONDS
 from sinks.background import BackgroundSink
 from sinks.codec import alert_json, json_text
-from sinks.retry import REDIS
+from sinks.postgres import RejectWriter, StoreRejects
+from sinks.retry import REDIS, RetryPolicy, redis_data_error
 
 log = get_logger("rtep.sinks.redis")
 SINK = "redis"
 _SLOW_FAILURE_SECONDS = 0.1
 
 # For each user key: write its fields unless the stored last_seen is newer (ISO strings of one
-# fixed format compare like the times they denote). ARGV holds, per key in order: the number of
-# field/value pairs, the new last_seen, then the pairs.
+# fixed format compare like the times they denote), and renew its TTL. ARGV[1] is the TTL, then,
+# per key in order: the number of field/value pairs, the new last_seen, then the pairs. A key of
+# another type (WRONGTYPE) is skipped and its index returned; any other error aborts the call.
 _USERS_LUA = """
-local i, written = 1, 0
+local ttl, i, refused = tonumber(ARGV[1]), 2, {}
 for k = 1, #KEYS do
   local pairs_n, stamp = tonumber(ARGV[i]), ARGV[i + 1]
-  local cur = redis.call('HGET', KEYS[k], 'last_seen')
-  if not cur or cur <= stamp then
-    redis.call('HSET', KEYS[k], unpack(ARGV, i + 2, i + 1 + 2 * pairs_n))
-    written = written + 1
+  local cur = redis.pcall('HGET', KEYS[k], 'last_seen')
+  if type(cur) == 'table' and cur.err then
+    if string.sub(cur.err, 1, 9) ~= 'WRONGTYPE' then return redis.error_reply(cur.err) end
+    refused[#refused + 1] = k
+  else
+    if not cur or cur <= stamp then
+      redis.call('HSET', KEYS[k], unpack(ARGV, i + 2, i + 1 + 2 * pairs_n))
+    end
+    redis.call('EXPIRE', KEYS[k], ttl)
   end
   i = i + 2 + 2 * pairs_n
 end
-return written
+return refused
 """
 _USERS_PER_CALL = 1000  # bounds how long one script call holds Redis (~1 ms)
 # Drop older entries of this alert (they start with ARGV[1]), push the new one, cap the list.
@@ -78,6 +90,7 @@ for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
 end
 redis.call('LPUSH', KEYS[1], ARGV[2])
 redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 return 1
 """
 
@@ -184,8 +197,12 @@ class RedisSink(BackgroundSink[Event | Session | Alert | RollupRow]):
         write_interval_seconds: float = 0.0,
         parts: Callable[[], list[str]] | None = None,
         max_pending: int = 20_000,
+        key_ttl_seconds: int | None = None,
+        rejects: StoreRejects | None = None,
     ) -> None:
         super().__init__(parts, max_pending, linger=write_interval_seconds)
+        self.key_ttl_seconds = key_ttl_seconds
+        self.rejects = rejects
         self.url = url
         self.prefix = prefix
         self.counts_ttl_seconds = counts_ttl_seconds
@@ -195,15 +212,28 @@ class RedisSink(BackgroundSink[Event | Session | Alert | RollupRow]):
         self.socket_timeout = socket_timeout
 
     def open(self) -> RedisWriter:
-        """A synchronous writer with its own client (the background thread uses it)."""
-        return RedisWriter(self)
+        """A synchronous writer with its own client (the background thread uses it).
+
+        The key TTL and where refused writes go come from the settings unless given (the
+        flow's wiring passes neither)."""
+        ttl, rejects = self.key_ttl_seconds, self.rejects
+        if ttl is None or rejects is None:
+            from rtep.settings import get_settings
+
+            settings = get_settings()
+            ttl = ttl or settings.redis_key_ttl_seconds
+            dsn = settings.database_url.get_secret_value()
+            rejects = rejects or StoreRejects.from_settings(settings, dsn, RetryPolicy())
+        return RedisWriter(self, ttl, rejects.open())
 
 
 class RedisWriter:
     """One Redis client and its pending (dirty) writes."""
 
-    def __init__(self, config: RedisSink) -> None:
+    def __init__(self, config: RedisSink, key_ttl_seconds: int, rejects: RejectWriter) -> None:
         self.config = config
+        self.key_ttl_seconds = key_ttl_seconds
+        self._rejects = rejects
         self.client = redis.Redis.from_url(
             config.url,
             socket_timeout=config.socket_timeout,
@@ -232,10 +262,14 @@ class RedisWriter:
             return
         started = time.perf_counter()
         try:
-            self._send(self._pending)
-        except REDIS.transient as exc:
+            refused = self._send(self._pending)
+        except REDIS.errors as exc:
+            if not REDIS.unavailable(exc):
+                raise
             self._failed(exc, time.perf_counter() - started)
             return
+        if refused:
+            self._reject(refused)
         SINK_WRITE_SECONDS.labels(sink=SINK).observe(time.perf_counter() - started)
         EVENTS_STORED.labels(sink=SINK).inc(len(self._pending))
         if self._down_since is not None:
@@ -273,6 +307,21 @@ class RedisWriter:
             self._next_attempt = 0.0
             self.write_batch([])
         self.client.close()
+        self._rejects.close()
+
+    def _reject(self, refused: list[tuple[OpKey, Any, Exception]]) -> None:
+        """Dead-letter the writes Redis refused for their data (``store_rejected``)."""
+        now = datetime.now(UTC)
+        rejections = []
+        for (kind, ident), value, error in refused:
+            doc = {"kind": kind, "key": ident, "value": value}
+            digest = hashlib.sha256(repr(("redis", kind, ident)).encode()).digest()
+            rejections.append(Rejection(
+                Reason.STORE_REJECTED,
+                f"Redis refused the {kind} write of {ident[:80]!r}: {str(error).splitlines()[0]}",
+                json_text(doc).encode(), Source("redis", -1, int.from_bytes(digest[:8]) >> 1), now,
+            ))  # fmt: skip
+        self._rejects.write(rejections)
 
     def _trim(self) -> None:
         dropped = self._pending.trim(self.config.dirty_cap)
@@ -283,26 +332,36 @@ class RedisWriter:
                 cap=self.config.dirty_cap,
             )
 
-    def _send(self, ops: Ops) -> None:
-        """All writes in one non-transactional pipeline, users and sessions packed per command."""
+    def _send(self, ops: Ops) -> list[tuple[OpKey, Any, Exception]]:
+        """All writes in one non-transactional pipeline, users and sessions packed per command.
+
+        Returns the writes refused for their data (WRONGTYPE), which are not retried; raises
+        the first error meaning Redis is unavailable (OOM, READONLY...), keeping every write
+        pending."""
         prefix = self.config.prefix
+        ttl = self.key_ttl_seconds
         active = prefix + "sessions:active"
         recent = prefix + "alerts:recent"
         pipe = self.client.pipeline(transaction=False)
+        commands: list[list[OpKey]] = []  # the ops each command of the pipeline writes
+        user_ops: list[OpKey] = []
         user_keys: list[str] = []
-        user_args: list[str | int] = []
+        user_args: list[str | int] = [ttl]
         scores: dict[str, float] = {}
         ended: list[str] = []
-        for (kind, ident), value in ops.items.items():
+        for op_key, value in ops.items.items():
+            kind, ident = op_key
             if kind == "user":
                 stamp = _last_seen(value["last_seen"][0])
+                user_ops.append(op_key)
                 user_keys.append(f"{prefix}user:{ident}")
                 user_args += (len(value), stamp)
                 for field, (_, text) in value.items():
                     user_args += (field, stamp if text is None else text)
                 if len(user_keys) == _USERS_PER_CALL:
                     self._users_script(keys=user_keys, args=user_args, client=pipe)
-                    user_keys, user_args = [], []
+                    commands.append(user_ops)
+                    user_ops, user_keys, user_args = [], [], [ttl]
             elif kind == "session":
                 if value is None:
                     ended.append(ident)
@@ -311,14 +370,40 @@ class RedisWriter:
             elif kind == "alert":
                 head = json_text({"alert_id": ident})[:-1] + ","
                 self._alert_script(
-                    keys=[recent], args=[head, value, self.config.recent_alerts_cap], client=pipe
-                )
+                    keys=[recent], args=[head, value, self.config.recent_alerts_cap, ttl],
+                    client=pipe,
+                )  # fmt: skip
+                commands.append([op_key])
             else:
                 pipe.set(ident, value, ex=self.config.counts_ttl_seconds)
+                commands.append([op_key])
         if user_keys:
             self._users_script(keys=user_keys, args=user_args, client=pipe)
+            commands.append(user_ops)
         if scores:
             pipe.zadd(active, scores)
+            commands.append([("session", i) for i in scores])
         if ended:
             pipe.zrem(active, *ended)
-        pipe.execute()
+            commands.append([("session", i) for i in ended])
+        if scores or ended:
+            pipe.expire(active, ttl)
+            commands.append([])
+        return _refused(ops, commands, pipe.execute(raise_on_error=False))
+
+
+def _refused(
+    ops: Ops, commands: list[list[OpKey]], results: list[Any]
+) -> list[tuple[OpKey, Any, Exception]]:
+    """The writes refused for their data, from a pipeline's results (``commands``: the ops each
+    command wrote); raises the first error meaning Redis is unavailable."""
+    refused: list[tuple[OpKey, Any, Exception]] = []
+    for written, result in zip(commands, results, strict=True):
+        if isinstance(result, Exception):
+            if not redis_data_error(result):
+                raise result
+            refused += [(k, ops.items[k], result) for k in written]
+        elif written and written[0][0] == "user" and result:  # the script's refused indexes
+            wrongtype = redis.exceptions.ResponseError("WRONGTYPE: the key is not a hash")
+            refused += [(written[k - 1], ops.items[written[k - 1]], wrongtype) for k in result]
+    return refused

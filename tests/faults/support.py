@@ -12,10 +12,12 @@ import signal
 import subprocess
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 import pytest
+import redis
 from confluent_kafka import Producer
 
 from tests.faults.workload import Message, Workload
@@ -167,3 +169,29 @@ def record_figures(scenario: str, **figures: object) -> None:
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
     with Path(FIGURES).open("a") as out:
         out.write(json.dumps({"scenario": scenario, "heavy": HEAVY, **figures}) + "\n")
+
+
+def assert_redis_caught_up(stack: Stack, client: redis.Redis, *patterns: str) -> int:
+    """Every user whose id matches one of the SQL LIKE ``patterns`` has the Redis hash of their
+    latest event in PostgreSQL, and each of their open sessions is in sessions:active with its
+    last activity; returns how many users were checked."""
+    prefix = stack.redis_prefix
+    where = " OR ".join(["user_id LIKE %s"] * len(patterns))
+    latest = stack.query(
+        "SELECT DISTINCT ON (user_id) user_id, ts, type, page, session_id FROM rtep.events "
+        f"WHERE {where} ORDER BY user_id, ts DESC",
+        *patterns,
+    )
+    for user, ts, kind, page, session in latest:
+        stamp = ts.astimezone(UTC).isoformat(timespec="microseconds")  # type: ignore[attr-defined]
+        got = client.hgetall(f"{prefix}user:{user}")
+        assert got["last_seen"] == stamp, user
+        assert (got["last_type"], got["last_page"], got["session_id"]) == (kind, page, session)
+    open_sessions = stack.query(
+        f"SELECT session_id, last_event_at FROM rtep.sessions WHERE ended_at IS NULL AND ({where})",
+        *patterns,
+    )
+    for session, last in open_sessions:
+        assert isinstance(last, datetime)
+        assert client.zscore(f"{prefix}sessions:active", str(session)) == last.timestamp(), session
+    return len(latest)

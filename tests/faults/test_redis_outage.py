@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import orjson
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from rtep.embedded import free_port
 from tests.faults.support import (
     assert_conservation,
+    assert_redis_caught_up,
     counts,
     metric,
     produce_messages,
@@ -98,27 +99,11 @@ def test_redis_down_postgres_gets_everything_and_redis_catches_up(
     finally:
         assert stop_process(proc) == 0, stack.pipeline_log()
 
-    latest = stack.query(
-        "SELECT DISTINCT ON (user_id) user_id, ts, type, page, session_id FROM rtep.events "
-        "WHERE user_id LIKE 'during%%' OR user_id LIKE 'after%%' ORDER BY user_id, ts DESC"
-    )
-    assert len(latest) == 40
-    for user, ts, kind, page, session in latest:
-        stamp = ts.astimezone(UTC).isoformat(timespec="microseconds")  # type: ignore[attr-defined]
-        got = client.hgetall(f"{prefix}user:{user}")
-        assert got["last_seen"] == stamp, user
-        assert (got["last_type"], got["last_page"], got["session_id"]) == (kind, page, session)
-    open_sessions = stack.query(
-        "SELECT session_id, last_event_at FROM rtep.sessions "
-        "WHERE ended_at IS NULL AND user_id NOT LIKE 'before%%'"
-    )
-    for session, last in open_sessions:
-        assert isinstance(last, datetime)
-        score = client.zscore(f"{prefix}sessions:active", str(session))
-        assert score == last.timestamp(), session
+    caught_up = assert_redis_caught_up(stack, client, "during%", "after%")
+    assert caught_up == 40
     assert not any(client.exists(f"{prefix}user:before{i}") for i in range(20))
     result = assert_conservation(stack, workload)
     record_figures(
         "redis_outage", produced=result.produced, stored=result.stored, redis_misses=misses,
-        users_caught_up=len(latest), events_lost=0,
+        users_caught_up=caught_up, events_lost=0,
     )  # fmt: skip

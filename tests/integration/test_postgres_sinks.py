@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -15,15 +17,19 @@ from prometheus_client import REGISTRY
 
 from operators.model import Reason
 from operators.rollups import RollupRow
+from rtep.embedded import EmbeddedBroker
 from sinks.codec import safe_inet
 from sinks.postgres import (
     AlertsSink,
     EventsSink,
-    PostgresWriter,
     RejectedSink,
     RollupSink,
     SessionsSink,
+    StoreRejects,
+    Timeouts,
 )
+from sinks.retry import BackendUnavailable, RetryPolicy
+from tests.harness import provision_topics, read_topic
 from tests.integration.factories import (
     T0,
     make_alert,
@@ -220,15 +226,89 @@ def test_rollups_overwrite_totals_and_never_add(database: str) -> None:
     assert rows == [("login", 7, 4), ("page_view", 5, 1)]
 
 
-def test_a_bad_row_fails_the_batch_without_retrying(database: str) -> None:
-    """Data errors are bugs, not outages: raised at once, the transaction rolled back."""
-    part: PostgresWriter = RollupSink(database).open()
-    bad = RollupRow(T0, "login", 2**63, 1)  # beyond bigint
-    with pytest.raises((psycopg.DataError, OverflowError)):
-        part.write_batch([RollupRow(T0, "logout", 1, 1), bad])
-    assert query(database, "SELECT count(*) FROM rtep.event_counts_minute") == [(0,)]
-    part.write_batch([RollupRow(T0, "logout", 1, 1)])  # the connection is still usable
-    assert query(database, "SELECT count(*) FROM rtep.event_counts_minute") == [(1,)]
+def test_rows_refused_for_their_data_are_isolated_and_dead_lettered(
+    database: str, broker: EmbeddedBroker
+) -> None:
+    """Scenario: a batch of 60 events where 2 have a random 1,000-character CJK user_id (3,000 bytes:
+    their events_user_ts_idx entry exceeds PostgreSQL's 2,704-byte btree limit, SQLSTATE 54000,
+    which psycopg raises as an OperationalError like a lost connection) and a rollup batch
+    with a total beyond bigint.
+
+    We expect: nothing retried (no rtep_sink_errors_total), the 58 good events and the good
+    rollup stored, each refused row in rtep.rejected_events and on the DLQ topic once with
+    reason store_rejected and the database's message; the refused event's dead letter is its
+    wire JSON (replayable); writing the same batches again adds no row and no dead letter.
+    """
+    topics = provision_topics(broker.bootstrap)
+    rejects = StoreRejects(database, broker.bootstrap, topics["RTEP_DLQ_TOPIC"])
+    events = EventsSink(database, rejects=rejects).open()
+    rollups = RollupSink(database, rejects=rejects).open()
+    cjk = random.Random(16)
+    bad_user = "".join(chr(cjk.randrange(0x4E00, 0x9FFF)) for _ in range(1000))  # incompressible
+    batch = [make_event(i) for i in range(60)]
+    batch[7] = make_event(7, user_id=bad_user)
+    batch[41] = make_event(41, user_id=bad_user + "2")
+    errors = REGISTRY.get_sample_value("rtep_sink_errors_total", {"sink": "events"}) or 0.0
+    for _ in range(2):  # the second time: a replay after a crash
+        events.write_batch(batch)
+        rollups.write_batch([RollupRow(T0, "logout", 1, 1), RollupRow(T0, "login", 2**63, 1)])
+    assert (REGISTRY.get_sample_value("rtep_sink_errors_total", {"sink": "events"}) or 0) == errors
+    stored_ids = {str(r[0]) for r in query(database, "SELECT event_id FROM rtep.events")}
+    assert stored_ids == {e.event_id for e in batch} - {batch[7].event_id, batch[41].event_id}
+    assert query(database, "SELECT type FROM rtep.event_counts_minute") == [("logout",)]
+    rows = query(
+        database,
+        "SELECT reason, detail, raw, source_topic, source_partition FROM rtep.rejected_events "
+        "ORDER BY source_topic, detail",
+    )
+    assert [(r[0], r[3], r[4]) for r in rows] == [
+        ("store_rejected", "rtep.event_counts_minute", -1),
+        ("store_rejected", "rtep.events", -1),
+        ("store_rejected", "rtep.events", -1),
+    ]
+    assert "SQLSTATE 22" in rows[0][1] or "int" in rows[0][1]
+    assert all("index row size" in r[1] and "SQLSTATE 54000" in r[1] for r in rows[1:])
+    letters = {json.loads(bytes(r[2]))["eventId"]: json.loads(bytes(r[2])) for r in rows[1:]}
+    assert set(letters) == {batch[7].event_id, batch[41].event_id}
+    assert letters[batch[7].event_id]["payload"]["userId"] == bad_user
+    assert letters[batch[7].event_id]["type"] == "page_view"
+    dlq = read_topic(broker.bootstrap, topics["RTEP_DLQ_TOPIC"])
+    assert {r.headers["rtep.reason"] for r in dlq} == {b"store_rejected"}
+    assert {bytes(r[2]) for r in rows} == {r.value for r in dlq}  # twice each: at-least-once
+    events.write_batch([make_event(100)])  # the connection is still usable
+    assert len(query(database, "SELECT 1 FROM rtep.events")) == 59
+
+
+def test_a_data_error_in_rejected_events_still_stops_the_flow(database: str) -> None:
+    """rtep.rejected_events is where dead letters end: a data error there is a bug, raised."""
+    part = RejectedSink(database).open()
+    bad = replace(make_rejection(1, b"x"), raw=None)  # NOT NULL: a bug upstream
+    with pytest.raises(psycopg.IntegrityError):
+        part.write_batch([bad])
+
+
+def test_a_held_lock_times_out_and_is_retried_as_an_outage(database: str) -> None:
+    """Scenario: another session holds an exclusive lock on rtep.events.
+
+    We expect: the writer does not wait for ever: each attempt ends at the lock timeout
+    (SQLSTATE 55P03), is counted and retried, and the policy gives up at its limit naming the
+    settings to look at; once the lock is released the same writer stores the batch.
+    """
+    part = EventsSink(
+        database, RetryPolicy(max_retry_seconds=1.0, initial_backoff=0.05, max_backoff=0.1),
+        timeouts=Timeouts(statement_ms=2000, lock_ms=100),
+        rejects=StoreRejects(database, "127.0.0.1:1", "unused"),
+    ).open()  # fmt: skip
+    errors = REGISTRY.get_sample_value("rtep_sink_errors_total", {"sink": "events"}) or 0.0
+    with psycopg.connect(database) as holder:
+        holder.execute("LOCK TABLE rtep.events IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailable, match="RTEP_PG_LOCK_TIMEOUT_MS"):
+            part.write_batch([make_event(1)])
+        assert time.monotonic() - started < 5
+    assert (REGISTRY.get_sample_value("rtep_sink_errors_total", {"sink": "events"}) or 0) > errors
+    part.write_batch([make_event(1)])
+    assert query(database, "SELECT count(*) FROM rtep.events") == [(1,)]
 
 
 _ip_like = st.one_of(

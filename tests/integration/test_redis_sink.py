@@ -6,13 +6,16 @@ import json
 import time
 from datetime import timedelta
 
+import psycopg
 import redis
 from prometheus_client import REGISTRY
 
 from operators.rollups import RollupRow
+from rtep.embedded import EmbeddedBroker, free_port
 from sinks.codec import alert_document
+from sinks.postgres import StoreRejects
 from sinks.redis_sink import RedisSink, RedisWriter
-from tests.harness import REDIS_URL
+from tests.harness import REDIS_URL, provision_topics, read_topic
 from tests.integration.factories import (
     T0,
     make_alert,
@@ -193,3 +196,94 @@ def test_slow_failures_are_spaced_out() -> None:
         assert time.monotonic() - started < 0.5
         assert errors() - misses == 1
         assert part.dirty > 40
+
+
+NOWHERE = StoreRejects("postgresql://127.0.0.1:1/none", "127.0.0.1:1", "unused")
+"""A dead-letter target for tests that must not produce any (opened only on a refused write)."""
+
+
+def test_every_key_family_has_a_ttl(rprefix: str) -> None:
+    """Redis memory is bounded by TTLs: user hashes, the active-sessions set and the recent-alerts
+    list get ``key_ttl_seconds`` (renewed at each write), counts their own."""
+    part = RedisSink(
+        REDIS_URL, prefix=rprefix, key_ttl_seconds=3600, counts_ttl_seconds=600, rejects=NOWHERE
+    ).open()
+    part.write_batch([make_event(1, user_id="ann"), make_session("s1"), make_alert("a1"),
+                      RollupRow(T0, "login", 5, 4)])  # fmt: skip
+    client = shared_client()
+    keys = list(client.scan_iter(match=rprefix + "*"))
+    assert len(keys) == 4
+    ttls = {k.removeprefix(rprefix).split(":")[0]: client.ttl(k) for k in keys}
+    assert 3500 < ttls["user"] <= 3600 and 3500 < ttls["sessions"] <= 3600
+    assert 3500 < ttls["alerts"] <= 3600 and 500 < ttls["counts"] <= 600
+
+
+def test_a_full_or_read_only_redis_is_an_outage_of_the_cache_and_is_caught_up() -> None:
+    """Scenario: a private Redis at ``maxmemory`` with ``noeviction`` (every write refused with
+    OOM), then raised; then switched to a read-only replica (READONLY), then promoted back.
+
+    We expect: no write_batch raises (these used to kill the flow), each failed write is
+    counted, the writes are kept and written once Redis accepts them again."""
+    with private_redis() as server:
+        admin = server.client()
+        part: RedisWriter = RedisSink(server.url, prefix="rtep:", rejects=NOWHERE).open()
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", "2mb")
+        filler = 0
+        try:
+            while True:
+                admin.set(f"fill{filler}", "x" * 10_000)
+                filler += 1
+        except redis.exceptions.OutOfMemoryError:
+            pass
+        misses = errors()
+        part.write_batch([make_event(1, user_id="ann"), make_session("s1")])
+        part.write_batch([make_event(2, user_id="ann", page="/two"), make_alert("a1")])
+        assert errors() - misses == 2
+        assert part.dirty == 3
+        admin.config_set("maxmemory", "0")
+        part.write_batch([make_event(3, user_id="cid")])
+        assert part.dirty == 0
+        assert admin.hget("rtep:user:ann", "last_page") == "/two"
+        assert admin.zscore("rtep:sessions:active", "s1") is not None
+
+        admin.replicaof("127.0.0.1", str(free_port()))  # a master that is not there: read-only
+        misses = errors()
+        part.write_batch([make_event(4, user_id="dan")])
+        assert errors() - misses == 1
+        assert part.dirty == 1
+        admin.replicaof("NO", "ONE")
+        part.write_batch([make_event(5, user_id="eve")])
+        assert part.dirty == 0
+        assert admin.exists("rtep:user:dan") and admin.exists("rtep:user:eve")
+
+
+def test_a_key_of_another_type_is_dead_lettered_and_the_rest_written(
+    rprefix: str, database: str, broker: EmbeddedBroker
+) -> None:
+    """Scenario: someone stored strings at a user's hash key and at the recent-alerts list key.
+
+    We expect (WRONGTYPE is the data, not an outage): the other users and the session are
+    written; the refused user and alert writes are in rtep.rejected_events and on the DLQ topic
+    with reason store_rejected; nothing is kept pending (it would fail again for ever)."""
+    topics = provision_topics(broker.bootstrap)
+    rejects = StoreRejects(database, broker.bootstrap, topics["RTEP_DLQ_TOPIC"])
+    client = shared_client()
+    client.set(f"{rprefix}user:bad", "not a hash")
+    client.set(f"{rprefix}alerts:recent", "not a list")
+    part = RedisSink(REDIS_URL, prefix=rprefix, rejects=rejects).open()
+    part.write_batch([make_event(1, user_id="bad"), make_event(2, user_id="good"),
+                      make_session("s1"), make_alert("a1")])  # fmt: skip
+    assert part.dirty == 0
+    assert client.hget(f"{rprefix}user:good", "last_page") == "/p/2"
+    assert client.zscore(f"{rprefix}sessions:active", "s1") is not None
+    with psycopg.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT reason, source_topic, detail, raw FROM rtep.rejected_events ORDER BY detail"
+        ).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [("store_rejected", "redis")] * 2
+    assert "alert write" in rows[0][2] and "user write of 'bad'" in rows[1][2]
+    assert all("WRONGTYPE" in r[2] for r in rows)
+    assert json.loads(bytes(rows[1][3]))["key"] == "bad"
+    letters = read_topic(broker.bootstrap, topics["RTEP_DLQ_TOPIC"])
+    assert sorted(r.value for r in letters) == sorted(bytes(r[3]) for r in rows)

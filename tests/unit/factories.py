@@ -88,3 +88,6 @@ class FakeMessage:
 
     def offset(self) -> int:
         return self._offset
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return None

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,7 +15,14 @@ from operators.model import Reason
 from sinks.kafka import dlq_message, fit
 from sinks.postgres import EVENTS
 from sinks.redis_sink import Ops
-from sinks.retry import POSTGRES, BackendUnavailable, RetryPolicy
+from sinks.retry import (
+    POSTGRES,
+    REDIS,
+    BackendUnavailable,
+    RetryPolicy,
+    pg_data_error,
+    redis_data_error,
+)
 from tests.integration.factories import T0, make_event, make_rejection
 
 
@@ -135,3 +143,54 @@ def test_oversized_dead_letters_are_emptied_with_size_and_digest(size: int, limi
             "rtep.truncated": str(size).encode(),
             "rtep.sha256": hashlib.sha256(b"x" * size).hexdigest(),
         }
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "kind"),
+    [
+        ("54000", "data"),  # index row size exceeds the btree maximum (an OperationalError!)
+        ("22003", "data"),  # numeric value out of range
+        ("22021", "data"),  # invalid byte sequence for encoding
+        ("23505", "data"),  # unique violation
+        ("23514", "data"),  # check violation
+        ("08006", "outage"),  # connection failure
+        ("57014", "outage"),  # query canceled: statement_timeout
+        ("55P03", "outage"),  # lock_not_available: lock_timeout
+        ("25006", "outage"),  # read-only transaction: a failover
+        ("53100", "outage"),  # disk full
+        ("40P01", "outage"),  # deadlock detected
+        ("57P01", "outage"),  # admin shutdown
+        ("42P01", "bug"),  # undefined table: a migration not applied
+        ("42601", "bug"),  # syntax error
+    ],
+)
+def test_postgres_errors_are_data_outage_or_bug(sqlstate: str, kind: str) -> None:
+    """Only unavailability is retried; data errors are isolated; anything else is a bug."""
+    exc = psycopg.errors.lookup(sqlstate)("from the server")
+    assert pg_data_error(exc) is (kind == "data")
+    assert POSTGRES.transient(exc) is (kind == "outage")
+
+
+def test_a_lost_connection_and_a_value_psycopg_cannot_encode() -> None:
+    assert POSTGRES.transient(psycopg.OperationalError("connection refused"))
+    assert not pg_data_error(psycopg.OperationalError("connection refused"))
+    assert pg_data_error(OverflowError("int too big to convert"))
+    assert pg_data_error(psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"))
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (redis.exceptions.ConnectionError("refused"), "outage"),
+        (redis.exceptions.TimeoutError("timed out"), "outage"),
+        (redis.exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'"), "outage"),
+        (redis.exceptions.ReadOnlyError("You can't write against a read only replica."), "outage"),
+        (redis.exceptions.ResponseError("MISCONF Redis is configured to save RDB snapshots"), "outage"),
+        (redis.exceptions.ResponseError("WRONGTYPE Operation against a key holding the wrong kind"), "data"),
+        (redis.exceptions.ResponseError("ERR wrong number of arguments"), "bug"),
+    ],
+)  # fmt: skip
+def test_redis_errors_are_data_outage_or_bug(error: Exception, kind: str) -> None:
+    """A full (OOM) or read-only Redis is an outage of the cache; WRONGTYPE is the data."""
+    assert redis_data_error(error) is (kind == "data")
+    assert REDIS.transient(error) is (kind == "outage")

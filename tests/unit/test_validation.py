@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.model import Event, Reason, Rejection, Source
-from operators.schemas import EVENT_TYPES, WIRE_EVENT
+from operators.schemas import BOUNDED_FIELDS, EVENT_TYPES, LIMIT_SETTINGS, WIRE_EVENT, FieldLimits
 from operators.validation import Limits, validate_message
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SOURCE = Source("activity.events", 3, 42)
-LIMITS = Limits()
+LIMITS = Limits(fields=FieldLimits())
 
 text = st.text(
     st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20
@@ -236,3 +236,86 @@ def test_unknown_top_level_fields_are_kept_in_the_payload() -> None:
 @pytest.mark.parametrize("raw", [b"[" * 5000, b'{"a":' * 3000, b"1" * 5000, b'{"eventId": 1e999}'])
 def test_hostile_shapes_are_rejected_not_raised(raw: bytes) -> None:
     assert isinstance(check(raw), Rejection)
+
+
+SMALL = FieldLimits(
+    user_id=8, identifier=6, url=10, device=12, ip=45, text=7, form_field_name=5, form_field_value=9
+)
+SMALL_LIMITS = Limits(fields=SMALL)
+BOUNDED: dict[str, list[str]] = {
+    "login": ["userId", "ip", "device", "failureReason"],
+    "logout": ["userId", "ip"],
+    "page_view": ["userId", "page", "referrer", "device"],
+    "button_click": ["userId", "buttonId", "page"],
+    "form_submit": ["userId", "formId"],
+}
+
+
+def small_event(kind: str) -> dict[str, Any]:
+    """A valid event of ``kind`` whose bounded fields all fit ``SMALL``."""
+    payload = {**REQUIRED[kind], **dict.fromkeys(BOUNDED[kind], "x")}
+    if kind == "form_submit":
+        payload["fields"] = {"a": "b"}
+    return {"eventId": str(uuid.uuid4()), "type": kind, "timestamp": NOW.isoformat(),
+            "payload": payload}  # fmt: skip
+
+
+@given(st.sampled_from(EVENT_TYPES), st.data(), st.integers(min_value=0, max_value=3))
+def test_a_bounded_field_over_its_limit_is_too_long_naming_field_and_setting(
+    kind: str, data: st.DataObject, over: int
+) -> None:
+    """Every bounded field: at its limit it is accepted, one character more is too_long, and
+    the detail names the field, the limit and the setting that raises it."""
+    name = data.draw(st.sampled_from(BOUNDED[kind]))
+    limit = getattr(SMALL, BOUNDED_FIELDS[name])
+    char = data.draw(st.sampled_from(["a", "漢", "\U0001f600", "*", "\r"]))
+    event = small_event(kind)
+    event["payload"][name] = char * limit
+    accepted = validate_message(dumps(event), SOURCE, NOW, NOW, SMALL_LIMITS)
+    assert isinstance(accepted, Event), accepted
+    event["payload"][name] = char * (limit + 1 + over)
+    result = validate_message(dumps(event), SOURCE, NOW, NOW, SMALL_LIMITS)
+    assert isinstance(result, Rejection) and result.reason is Reason.TOO_LONG
+    assert f"payload.{name} is {limit + 1 + over} characters" in result.detail
+    assert f"the limit is {limit} ({LIMIT_SETTINGS[BOUNDED_FIELDS[name]]})" in result.detail
+
+
+@given(st.text(min_size=1, max_size=8), st.text(min_size=0, max_size=12))
+def test_form_field_names_and_values_are_bounded(name: str, value: str) -> None:
+    """A form field name beyond 5 or a value beyond 9 characters is too_long; else accepted."""
+    event = small_event("form_submit")
+    event["payload"]["fields"] = {name: value}
+    result = validate_message(dumps(event), SOURCE, NOW, NOW, SMALL_LIMITS)
+    if "\x00" in name + value:
+        assert isinstance(result, Rejection)
+    elif len(name) > 5 or len(value) > 9:
+        assert isinstance(result, Rejection) and result.reason is Reason.TOO_LONG
+        setting = "NAME" if len(name) > 5 else "VALUE"
+        assert f"RTEP_MAX_FORM_FIELD_{setting}_CHARS" in result.detail
+    else:
+        assert isinstance(result, Event)
+
+
+@settings(max_examples=200)
+@given(json_values, st.sampled_from(EVENT_TYPES))
+def test_nothing_accepted_exceeds_a_limit(value: Any, kind: str) -> None:
+    """Arbitrary payload values: whatever is accepted has every bounded field within its limit."""
+    event = small_event(kind)
+    for name in BOUNDED[kind]:
+        event["payload"][name] = value if isinstance(value, str) else event["payload"][name]
+    result = validate_message(dumps(event), SOURCE, NOW, NOW, SMALL_LIMITS)
+    if isinstance(result, Event):
+        for name in BOUNDED[kind]:
+            field_value = result.payload.get(name)
+            assert field_value is None or len(field_value) <= getattr(SMALL, BOUNDED_FIELDS[name])
+
+
+def test_the_hostile_user_ids_of_issue_16_are_too_long_with_the_defaults() -> None:
+    """A 2,700-character base64 userId and a 1,000-character CJK one (which PostgreSQL's btree
+    indexes refused, stopping all ingestion) are rejected by the default limits."""
+    for user in ("Qm9i" * 675, "漢" * 1000):
+        event = small_event("login")
+        event["payload"]["userId"] = user
+        result = validate_message(dumps(event), SOURCE, NOW, NOW, Limits(fields=FieldLimits()))
+        assert isinstance(result, Rejection) and result.reason is Reason.TOO_LONG
+        assert "RTEP_MAX_USER_ID_CHARS" in result.detail

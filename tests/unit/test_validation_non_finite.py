@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -41,8 +42,9 @@ def test_out_of_range_exponent_is_rejected(
     mantissa: int, exponent: int, sign: str, e: str, place: str
 ) -> None:
     """Scenario: a number whose exponent makes it infinite, anywhere. We expect: invalid_json."""
-    result = _validate(_message(f"{mantissa}.5{e}{sign}{exponent}", place))
-    if exponent > 308 and sign != "-":
+    number = f"{mantissa}.5{e}{sign}{exponent}"
+    result = _validate(_message(number, place))
+    if math.isinf(float(number)):  # from 1.8e308 on: 2.5e308 is infinite, 1.5e308 is not
         assert isinstance(result, Rejection) and result.reason == Reason.INVALID_JSON
     else:
         assert isinstance(result, Event)

@@ -20,6 +20,13 @@ from confluent_kafka import Message
 
 from operators.breaker import RejectionBreaker
 from operators.enrichment import enrich
+from operators.erasure import (
+    Erase,
+    EraseDeadLetters,
+    erase_request,
+    has_erasure,
+    split_at_erasures,
+)
 from operators.model import Replay, Source
 from operators.state import ShardLogic
 from operators.validation import Defect, Limits, check_message
@@ -92,6 +99,12 @@ class ValidateBatch:
             raw = msg.value()
             result = check_message(raw, now, now, limits)
             if isinstance(result, Defect):
+                erased = erase_request(msg.headers())  # only messages that fail are looked at
+                if erased is not None:  # in the user's shard (the steps) and the rejected stream
+                    erase = Erase.of(erased, f"{msg.partition()}/{msg.offset()}", now)
+                    events.setdefault(shard_key(erased, shards), []).append(erase)
+                    rejections.append((str(msg.partition() or 0), EraseDeadLetters.of(erase)))
+                    continue
                 source = Source(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
                 rejected[result.reason.value] += 1
                 rejection = result.rejection(raw, source, now, replay_of(msg))
@@ -155,11 +168,15 @@ def by_type(batch: list[Chunk]) -> list[Chunk]:
 
 
 def split_chunk(kind: type) -> Callable[[Chunk], Chunk | None]:
-    """The values of a chunk that are ``kind``, as a chunk (None when there are none)."""
+    """The values of a chunk that are ``kind``, as a chunk (None when there are none); an
+    ``Erase`` goes to every split, so that every sink downstream sees it in order."""
 
     def pick(chunk: Chunk) -> Chunk | None:
         key, values = chunk
-        picked = [v for v in values if isinstance(v, kind)]
+        if has_erasure(values):
+            picked = [v for v in values if isinstance(v, kind) or type(v) is Erase]
+        else:
+            picked = [v for v in values if isinstance(v, kind)]
         return (key, picked) if picked else None
 
     return pick
@@ -182,7 +199,24 @@ class ShardAdapter(StatefulBatchLogic[list[In], list[Out], object], Generic[In, 
     def on_batch(self, values: list[list[In]]) -> tuple[Iterable[list[Out]], bool]:
         """Feed the chunks that arrived to the logic, as one batch, at the current wall time."""
         items = values[0] if len(values) == 1 else [v for chunk in values for v in chunk]
-        return self._done(self.logic.on_batch(items, datetime.now(UTC)))
+        now = datetime.now(UTC)
+        if has_erasure(items):
+            return self._done(self._with_erasures(items, now))
+        return self._done(self.logic.on_batch(items, now))
+
+    def _with_erasures(self, items: list[Any], now: datetime) -> list[Any]:
+        """The batch cut at each ``Erase``: the items before it, then the logic forgets the user
+        (if it keeps users), then the erasure goes downstream, in order."""
+        forget = getattr(self.logic, "forget", None)
+        out: list[Any] = []
+        for run, erase in split_at_erasures(items):
+            if run:
+                out += self.logic.on_batch(run, now)
+            if isinstance(erase, Erase):
+                if forget is not None:
+                    erase.session_ids += forget(erase.user_id)
+                out.append(erase)
+        return out
 
     def on_notify(self) -> tuple[Iterable[list[Out]], bool]:
         """Let the logic close what the advancing watermark has passed."""

@@ -42,6 +42,18 @@ def settings_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None
     get_settings.cache_clear()
 
 
+def behind_the_request(stack: Stack, user: str, seconds: float) -> None:
+    """Send an event of ``user`` in the victim's partition (keyed like the victim, so after the
+    erase request) and wait until it is stored: everything before it has been processed."""
+    sentinel = message(user, seconds)
+    produce_messages(stack.brokers, stack.topics["RTEP_EVENTS_TOPIC"],
+                     [Message(VICTIM.encode(), sentinel.value, VALID, sentinel.event_id)])  # fmt: skip
+    wait_until(
+        lambda: stack.scalar("SELECT count(*) FROM rtep.events WHERE user_id = %s", user),
+        timeout=90, what=f"{user}'s event, sent after the erase request",
+    )  # fmt: skip
+
+
 def victim_traces(stack: Stack, client: redis.Redis, sessions: list[str]) -> dict[str, int]:
     """Everything stored about the victim, per place (all zero once erased)."""
     user = json.dumps(VICTIM)[1:-1]  # as JSON writes it inside a rejected message
@@ -105,23 +117,11 @@ def test_an_erased_user_never_comes_back(stack: Stack, settings_env: None) -> No
                    timeout=60, what="the erasure to reach every sink")  # fmt: skip
         kill9(proc)
         proc = stack.start_pipeline(**env)
-        sentinel = message("sentinel", 4 * GAP)
-        produce_messages(stack.brokers, topic,
-                         [Message(VICTIM.encode(), sentinel.value, VALID, sentinel.event_id)])  # fmt: skip
-        wait_until(
-            lambda: stack.scalar("SELECT count(*) FROM rtep.events WHERE user_id = 'sentinel'"),
-            timeout=90, what="the restarted flow to replay past the erase request",
-        )  # fmt: skip
+        behind_the_request(stack, "sentinel", 4 * GAP)  # the replay went past the request
         wait_until(lambda: not any(victim_traces(stack, client, sessions).values()),
                    timeout=60, what=f"the replayed writes to be erased again "
                    f"{victim_traces(stack, client, sessions)}")  # fmt: skip
-        second = message("sentinel2", 4 * GAP + 1)
-        produce_messages(stack.brokers, topic,
-                         [Message(VICTIM.encode(), second.value, VALID, second.event_id)])  # fmt: skip
-        wait_until(
-            lambda: stack.scalar("SELECT count(*) FROM rtep.events WHERE user_id = 'sentinel2'"),
-            timeout=60, what="a later epoch",
-        )  # fmt: skip
+        behind_the_request(stack, "sentinel2", 4 * GAP + 1)  # and a later epoch
         traces = victim_traces(stack, client, sessions)
         assert proc.poll() is None, stack.pipeline_log()
     finally:

@@ -64,9 +64,13 @@ def erase_request(headers: Any) -> str | None:
     return None
 
 
+_ERASURE_TYPES = frozenset(ERASURES)
+
+
 def has_erasure(items: list[Any]) -> bool:
-    """True when ``items`` holds an erasure (C-level scans of the types: cheap per batch)."""
-    return Erase in map(type, items) or EraseDeadLetters in map(type, items)
+    """True when ``items`` holds an erasure: one C-level scan of the types (about 20 ns an item;
+    the steps run it once per batch, so the common case, no erasure, stays cheap)."""
+    return not _ERASURE_TYPES.isdisjoint(map(type, items))
 
 
 def split_at_erasures(

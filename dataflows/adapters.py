@@ -19,6 +19,7 @@ from confluent_kafka import Message
 
 from operators.breaker import RejectionBreaker
 from operators.enrichment import enrich
+from operators.erasure import Erase, EraseDeadLetters, erase_request
 from operators.model import Event, Rejection, Replay, Source
 from operators.state import MergedClock, PartitionMark
 from operators.validation import Defect, Limits, check_message
@@ -61,8 +62,8 @@ def values_of(batch: Iterable[Chunk]) -> Iterator[Any]:
 class Checked(NamedTuple):
     """What the validate step makes of a batch of messages."""
 
-    events: list[Event]  # valid and enriched, in input order
-    rejections: list[Rejection]  # with the original bytes and where they came from
+    events: list[Event]  # valid and enriched, and erase requests (``Erase``), in input order
+    rejections: list[Rejection]  # with the original bytes and where they came from; erasures
 
 
 class Validator:
@@ -84,6 +85,12 @@ class Validator:
             raw = msg.value()
             result = check_message(raw, now, now, limits)
             if isinstance(result, Defect):
+                erased = erase_request(msg.headers())  # only messages that fail are looked at
+                if erased is not None:  # ordered with the user's events, and the rejected stream
+                    erase = Erase.of(erased, f"{msg.partition()}/{msg.offset()}", now)
+                    events.append(erase)
+                    rejections.append(EraseDeadLetters.of(erase))
+                    continue
                 source = Source(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
                 rejected[result.reason.value] += 1
                 rejections.append(result.rejection(raw, source, now, replay_of(msg)))

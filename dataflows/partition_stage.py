@@ -34,6 +34,7 @@ from operators.detection import (
     NewDeviceLogin,
     NewDeviceLoginParams,
 )
+from operators.erasure import Erase, has_erasure, split_at_erasures
 from operators.model import Event, Rejection
 from operators.rollups import MinuteRollup, RollupParams, RollupRow
 from operators.sessions import Session, Sessionizer, SessionParams
@@ -199,19 +200,40 @@ class PartitionStage:
         )
 
     def _run(self, events: list[Event], now: datetime, out: StageOutput) -> None:
+        if not has_erasure(events):
+            self._steps(events, now, out)
+            return
+        for run, erase in split_at_erasures(events):  # rare: a user's erasure, in stream order
+            if run:
+                self._steps(run, now, out)
+            if isinstance(erase, Erase):
+                self._erase(erase, out)
+
+    def _steps(self, events: list[Event], now: datetime, out: StageOutput) -> None:
         unique = self.dedup.on_batch(events, now)
         observe_dedup(self.dedup)
         self.clock.advance(now)
         self.clock.observe_latest((e.ts for e in unique), now)
-        out.sessions = self.sessions.sessionize(unique, now)
-        observe_sessions(self.sessions, unique, out.sessions)
-        out.events = unique
+        sessions = self.sessions.sessionize(unique, now)
+        observe_sessions(self.sessions, unique, sessions)
+        out.sessions.extend(sessions)
+        out.events.extend(unique)
         for rule in self.rules:
             out.alerts.extend(rule.on_batch(unique, now))
             observe_alerts(rule)
-        out.rollups = self.rollups.on_batch(unique, now)
+        out.rollups.extend(self.rollups.on_batch(unique, now))
         observe_rollups(self.rollups)
-        out.failed_logins = [e for e in unique if e.ip is not None and e.failed_login]
+        out.failed_logins.extend(e for e in unique if e.ip is not None and e.failed_login)
+
+    def _erase(self, erase: Erase, out: StageOutput) -> None:
+        """Forget the user in every per-user step, then send the erasure to every sink, after
+        whatever this batch produced before it (operators/erasure.py)."""
+        erase.session_ids += self.sessions.forget(erase.user_id)
+        for rule in self.rules:
+            rule.forget(erase.user_id)
+        out.events.append(erase)
+        out.sessions.append(erase)  # type: ignore[arg-type]  # the sinks delete on an Erase
+        out.alerts.append(erase)  # type: ignore[arg-type]
 
     def _next_tick(self) -> datetime | None:
         ticks = [

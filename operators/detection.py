@@ -485,6 +485,11 @@ class _ThresholdRule(_Rule):
     def _earliest(self) -> datetime | None:
         return self._tracker.expiry.earliest()
 
+    def forget(self, user_id: str) -> list[str]:
+        """Erase the user: drop their window and incident (operators/erasure.py)."""
+        self._tracker.subjects.pop(user_id, None)
+        return []
+
     def is_empty(self) -> bool:
         """No subject holds state."""
         return not self._tracker.subjects
@@ -578,6 +583,12 @@ class BruteForceSuccess(_Rule):
         hits = tuple((user, inc.to_tuple()) for user, inc in self._hits.items())
         return (self.clock.snapshot(), self._bursts.snapshot(), hits)
 
+    def forget(self, user_id: str) -> list[str]:
+        """Erase the user: drop their bursts and success incident (operators/erasure.py)."""
+        self._bursts.subjects.pop(user_id, None)
+        self._hits.pop(user_id, None)
+        return []
+
     def is_empty(self) -> bool:
         """No burst remembered (hits only exist alongside their burst)."""
         return not self._bursts.subjects
@@ -648,6 +659,11 @@ class NewDeviceLogin(_Rule):
         """Picklable immutable copy."""
         history = tuple((user, tuple(d.items())) for user, d in self._history.items())
         return (self.clock.snapshot(), history, self._expiry.snapshot())
+
+    def forget(self, user_id: str) -> list[str]:
+        """Erase the user: drop their device history (operators/erasure.py)."""
+        self._history.pop(user_id, None)
+        return []
 
     def is_empty(self) -> bool:
         """No user history held."""

@@ -231,6 +231,19 @@ class Sessionizer:
             flush = last + MIN_TICK
         return flush if tick is None or flush < tick else tick
 
+    def forget(self, user_id: str) -> list[str]:
+        """Erase the user: drop their open session (never closed nor written again) and the
+        span kept for stragglers; return the session ids dropped (operators/erasure.py)."""
+        dropped = []
+        opened = self._open.pop(user_id, None)
+        if opened is not None:
+            self._dirty.pop(opened.session_id, None)
+            dropped.append(opened.session_id)
+        closed = self._closed.pop(user_id, None)
+        if closed is not None:
+            dropped.append(closed[0])
+        return dropped
+
     def is_empty(self) -> bool:
         """No open session and nothing remembered."""
         return not self._open and not self._closed

@@ -1,13 +1,16 @@
 """GDPR erasure of one user: ``python -m rtep.erase --user USER_ID``.
 
-Deletes the user's rows (events, sessions, alerts whose subject is the user) in one transaction
-and their Redis keys (user hash, active sessions, recent alerts about them), then logs the erasure
-with counts and a hash of the user id (the log itself must not keep the identifier).
+Two steps. First an **erase request** is produced into the events topic with the user's key
+(header ``rtep.erase``), so it sits after every event of the user already sent, in the same
+partition: the running dataflow forgets the user in every stateful step when it reaches it (an
+open session is dropped, not closed and written later), and each sink deletes the user's rows and
+keys in the order of its own queue (a write queued before it cannot land after it). A crash replay
+re-reads the request after the events it follows: what a replay writes again is erased again
+(operators/erasure.py). Then the rows already stored are deleted now (events, sessions, alerts
+about the user, rejected messages carrying the userId) with the Redis keys, and the erasure is
+logged with counts and a hash of the user id (the log itself must not keep the identifier).
 
-Not covered, by design (documented in docs/guarantees.md): messages still in Kafka topics until their
-retention expires, and ``rtep.rejected_events`` raw bytes (unparseable by definition, so not
-attributable to a user reliably); state held in the running dataflow for a user active at that
-moment is rewritten to the stores if the user sends more events.
+What stays, and for how long: docs/erasure.md (Kafka retention, recovery snapshots).
 """
 
 from __future__ import annotations
@@ -18,12 +21,31 @@ import sys
 import orjson
 import psycopg
 import redis
+from confluent_kafka import Producer
 
+from operators.erasure import ERASE_HEADER
 from rtep.cli import command_parser
 from rtep.logs import get_logger
 from rtep.settings import Settings, get_settings, settings_help
+from sinks.postgres import ERASE_REJECTED, carrying_user_id
 
 log = get_logger("rtep.erase")
+
+
+def request_erasure(settings: Settings, user_id: str) -> None:
+    """Produce the erase request, keyed by the user, into the events topic (acknowledged)."""
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_brokers, "acks": "all", "enable.idempotence": True}
+        | settings.kafka_extra_config
+    )
+    value = orjson.dumps({"erase": user_id})
+    producer.produce(settings.events_topic, value, user_id.encode(),
+                     headers=[(ERASE_HEADER, user_id.encode())])  # fmt: skip
+    if producer.flush(60):
+        raise RuntimeError(
+            "the erase request was not acknowledged by the brokers in RTEP_KAFKA_BROKERS: "
+            "nothing was erased; run the command again once they are up"
+        )
 
 
 def erase_user(settings: Settings, user_id: str) -> dict[str, int]:
@@ -39,6 +61,7 @@ def erase_user(settings: Settings, user_id: str) -> dict[str, int]:
         alerts = conn.execute(
             "DELETE FROM rtep.alerts WHERE subject_type = 'user' AND subject = %s", (user_id,)
         ).rowcount
+        rejected = conn.execute(ERASE_REJECTED, carrying_user_id(user_id)).rowcount
     client = redis.Redis.from_url(settings.redis_url.get_secret_value())
     try:
         keys = client.delete(settings.redis_key("user", user_id))
@@ -59,6 +82,7 @@ def erase_user(settings: Settings, user_id: str) -> dict[str, int]:
         "events": events,
         "sessions": len(sessions),
         "alerts": alerts,
+        "rejected": rejected,
         "redis_keys": keys,
         "redis_recent_alerts": removed,
     }
@@ -69,12 +93,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m rtep.erase") -> i
     parser = command_parser(
         prog,
         __doc__,
-        settings_help("database_url", "redis_url", "redis_prefix"),
+        settings_help(
+            "database_url", "redis_url", "redis_prefix", "kafka_brokers", "events_topic"
+        ),
         f"{prog} --user user-42",
     )
     parser.add_argument("--user", required=True, help="the userId to erase")
     args = parser.parse_args(argv)
-    counts = erase_user(get_settings(), args.user)
+    settings = get_settings()
+    request_erasure(settings, args.user)
+    counts = erase_user(settings, args.user)
     digest = hashlib.sha256(args.user.encode()).hexdigest()[:16]
     log.info("user erased", user_sha256=digest, **counts)
     return 0

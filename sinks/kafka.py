@@ -20,6 +20,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from operators.detection import Alert
+from operators.erasure import ERASURES
 from operators.model import Rejection
 from rtep.metrics import EVENTS_STORED, SINK_WRITE_SECONDS
 from sinks.codec import alert_json
@@ -120,7 +121,8 @@ class KafkaTopicPartition(StatelessSinkPartition[Any]):
         if not items:
             return
         limit = int(self.config.config.get("message.max.bytes", PRODUCER_MAX_BYTES))
-        messages = [fit(self.config.encode(item), limit) for item in items]
+        encode = self.config.encode
+        messages = [fit(encode(item), limit) for item in items if type(item) not in ERASURES]
         with SINK_WRITE_SECONDS.labels(sink=self.config.sink).time():
             self.config.retry.call(
                 lambda: self._deliver(messages), backend=KAFKA, sink=self.config.sink

@@ -23,6 +23,7 @@ and each write here is idempotent on the natural key, so the *tables* end up exa
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from operators.erasure import has_erasure, split_at_erasures
 from operators.model import Event, Reason, Rejection, Source
 from rtep.logs import get_logger
 from rtep.metrics import (
@@ -76,6 +78,7 @@ class TableSpec:
     returning: str | None = None
     after_commit: Callable[[list[Any], float], None] | None = None
     document: Callable[[Row], bytes] | None = None
+    erase: Callable[[str], tuple[str, tuple[Any, ...]]] | None = None
     _key_index: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -295,6 +298,12 @@ class PostgresWriter:
         Returns once committed: blocking here (retries included) is the back-pressure."""
         if not items:
             return
+        if has_erasure(items):  # rare: a user's erasure, in the order of this sink's queue
+            for run, erase in split_at_erasures(items):
+                self.write_batch(run)
+                if erase is not None:
+                    self._erase(erase.user_id)
+            return
         rows = self.spec.dedupe(items)
         started = time.perf_counter()
         changed, returned, refused = self._store(rows)
@@ -322,6 +331,25 @@ class PostgresWriter:
         half = len(rows) // 2
         first, second = self._store(rows[:half]), self._store(rows[half:])
         return first[0] + second[0], first[1] + second[1], first[2] + second[2]
+
+    def _erase(self, user_id: str) -> None:
+        """Delete the user's rows from this sink's table (its ``erase`` statement), retrying
+        outages like a write."""
+        if self.spec.erase is None:
+            return
+        statement, params = self.spec.erase(user_id)
+
+        def attempt() -> int:
+            conn, _ = self._connection()
+            try:
+                return conn.execute(statement, params).rowcount
+            except psycopg.Error as exc:
+                if POSTGRES.unavailable(exc):
+                    self._disconnect()
+                raise
+
+        deleted = self._retry.call(attempt, backend=POSTGRES, sink=self.spec.sink)
+        log.info("user erased from a table", table=self.spec.table, rows=deleted)
 
     @property
     def backend_pid(self) -> int | None:
@@ -471,6 +499,30 @@ class RejectWriter:
             self._topic.close()
 
 
+# --- erasure ----------------------------------------------------------------------------------
+
+
+def by_user(statement: str) -> Callable[[str], tuple[str, tuple[Any, ...]]]:
+    """An ``erase`` of ``TableSpec``: ``statement`` with the user id as its one parameter."""
+    return lambda user_id: (statement, (user_id,))
+
+
+ERASE_REJECTED = (
+    "DELETE FROM rtep.rejected_events WHERE ("
+    "position(%s::bytea in raw) > 0 OR position(%s::bytea in raw) > 0 OR "
+    "position(%s::bytea in raw) > 0 OR position(%s::bytea in raw) > 0)"
+)
+
+
+def carrying_user_id(user_id: str) -> tuple[bytes, ...]:
+    """What a rejected message's bytes contain when they carry ``user_id`` as its userId: the
+    JSON member ``"userId":"…"``, with or without a space, the id escaped as JSON writers do
+    (UTF-8 or ``\\u`` escapes). Raw bytes are not necessarily JSON: they are searched, not parsed."""
+    forms = {json.dumps(user_id, ensure_ascii=False), json.dumps(user_id)}
+    patterns = [f'"userId":{sep}{form}'.encode() for form in sorted(forms) for sep in ("", " ")]
+    return tuple((patterns * 2)[:4])
+
+
 # --- events -----------------------------------------------------------------------------------
 
 _EVENT_COLUMNS = (
@@ -514,7 +566,7 @@ def observe_latency(times: list[float], committed: float) -> None:
 EVENTS = TableSpec(
     sink="events", table="events", columns=_EVENT_COLUMNS, key=("event_id",), row=event_row,
     returning="extract(epoch FROM ts)::float8", after_commit=observe_latency,
-    document=event_document,
+    document=event_document, erase=by_user("DELETE FROM rtep.events WHERE user_id = %s"),
 )  # fmt: skip
 
 
@@ -560,6 +612,7 @@ class RejectedSink(PostgresSink):
         columns=("received_at", "reason", "detail", "raw", "source_topic", "source_partition",
                  "source_offset", "replay_of", "replay_attempt"),
         key=("source_topic", "source_partition", "source_offset"), row=rejected_row,
+        erase=lambda user_id: (ERASE_REJECTED, carrying_user_id(user_id)),
     )  # fmt: skip
 
 
@@ -599,6 +652,7 @@ class SessionsSink(PostgresSink):
     spec = TableSpec(
         sink="sessions", table="sessions", columns=_SESSION_COLUMNS, key=("session_id",),
         row=_attribute_row(_SESSION_COLUMNS, ip=safe_inet), update=_SESSION_COLUMNS[1:],
+        erase=by_user("DELETE FROM rtep.sessions WHERE user_id = %s"),
     )  # fmt: skip
 
 
@@ -618,6 +672,7 @@ class AlertsSink(PostgresSink):
     spec = TableSpec(
         sink="alerts", table="alerts", columns=_ALERT_COLUMNS, key=("alert_id",),
         row=_attribute_row(_ALERT_COLUMNS, details=json_text), update=_ALERT_COLUMNS[1:-1],
+        erase=by_user("DELETE FROM rtep.alerts WHERE subject_type = 'user' AND subject = %s"),
     )  # fmt: skip
 
 

@@ -45,6 +45,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from operators.detection import Alert
+from operators.erasure import Erase
 from operators.model import Event, Reason, Rejection, Source
 from operators.rollups import RollupRow
 from operators.sessions import Session
@@ -94,6 +95,18 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 return 1
 """
 
+# Remove the recent alerts whose subject is the user ARGV[1] (an erasure).
+_ERASE_ALERTS_LUA = """
+local removed = 0
+for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local ok, doc = pcall(cjson.decode, v)
+  if ok and doc.subject_type == 'user' and doc.subject == ARGV[1] then
+    removed = removed + redis.call('LREM', KEYS[1], 0, v)
+  end
+end
+return removed
+"""
+
 OpKey = tuple[str, str]
 UserFields = dict[str, tuple[datetime, str | None]]
 
@@ -126,7 +139,9 @@ class Ops:
 
     def add(self, item: Event | Session | Alert | RollupRow, count_key: str) -> None:
         """Fold one record into the pending writes."""
-        if isinstance(item, Event):
+        if type(item) is Erase:
+            self.erase(item)
+        elif isinstance(item, Event):
             self._add_event(item)
         elif isinstance(item, Session):
             score = None if item.ended_at is not None else item.last_event_at.timestamp()
@@ -138,6 +153,19 @@ class Ops:
             self.put(("count", key), int(item.events))
         else:
             raise TypeError(f"RedisSink cannot write {type(item).__name__}")
+
+    def erase(self, erase: Erase) -> None:
+        """Forget the user's pending writes (their hash, their sessions, alerts about them) and
+        queue the deletion of their keys, sent before any other write of the next pipeline."""
+        user = erase.user_id
+        self.items.pop(("user", user), None)
+        for session_id in erase.session_ids:
+            self.items.pop(("session", session_id), None)
+        subject = json_text({"subject_type": "user", "subject": user})[1:-1].encode()
+        for key in [k for k, v in self.items.items() if k[0] == "alert" and subject in v]:
+            del self.items[key]
+        self.items.pop(("erase", user), None)
+        self.items = {("erase", user): tuple(erase.session_ids), **self.items}  # rare: O(n) is fine
 
     def put(self, key: OpKey, value: Any) -> None:
         """Record ``value`` as the newest write of ``key`` (moved to the end: most recent)."""
@@ -167,7 +195,8 @@ class Ops:
         """Drop the least recently updated writes beyond ``cap``; return how many were dropped."""
         items = self.items
         dropped = max(0, len(items) - cap)
-        for key in list(itertools.islice(items, dropped)):
+        oldest = (k for k in items if k[0] != "erase")  # an erasure is never dropped
+        for key in list(itertools.islice(oldest, dropped)):
             del items[key]
         return dropped
 
@@ -242,6 +271,7 @@ class RedisWriter:
         )
         self._users_script = self.client.register_script(_USERS_LUA)
         self._alert_script = self.client.register_script(_ALERT_LUA)
+        self._erase_alerts_script = self.client.register_script(_ERASE_ALERTS_LUA)
         self._count_key = config.prefix + "counts:{type}:{minute:%Y%m%d%H%M}"
         self._pending = Ops()
         self._next_attempt = 0.0
@@ -351,7 +381,9 @@ class RedisWriter:
         ended: list[str] = []
         for op_key, value in ops.items.items():
             kind, ident = op_key
-            if kind == "user":
+            if kind == "erase":  # first in the map (Ops.erase): later writes of the user stay
+                commands += self._erase(pipe, ident, value)
+            elif kind == "user":
                 stamp = _last_seen(value["last_seen"][0])
                 user_ops.append(op_key)
                 user_keys.append(f"{prefix}user:{ident}")
@@ -390,6 +422,16 @@ class RedisWriter:
             pipe.expire(active, ttl)
             commands.append([])
         return _refused(ops, commands, pipe.execute(raise_on_error=False))
+
+    def _erase(self, pipe: Any, user: str, session_ids: tuple[str, ...]) -> list[list[OpKey]]:
+        """Queue the deletion of a user's keys: their hash, their sessions in sessions:active,
+        the recent alerts about them; returns the (empty) op lists of those commands."""
+        prefix = self.config.prefix
+        pipe.delete(f"{prefix}user:{user}")
+        if session_ids:
+            pipe.zrem(prefix + "sessions:active", *session_ids)
+        self._erase_alerts_script(keys=[prefix + "alerts:recent"], args=[user], client=pipe)
+        return [[], [], []] if session_ids else [[], []]
 
 
 def _refused(

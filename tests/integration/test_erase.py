@@ -20,6 +20,9 @@ VALUES (%(s)s, %(u)s, now(), now(), 1, 0, 0);
 INSERT INTO rtep.alerts (alert_id, rule, severity, subject_type, subject, window_start, window_end,
                          event_count, created_at)
 VALUES (%(s)s, 'failed_login_burst', 'warning', 'user', %(u)s, now(), now(), 5, now());
+INSERT INTO rtep.rejected_events (received_at, reason, detail, raw, source_topic, source_partition,
+                                  source_offset)
+VALUES (now(), 'missing_field', 'd', %(raw)s, 't', 0, length(%(s)s))
 """
 
 
@@ -29,7 +32,8 @@ def test_erase_user(database: str, rprefix: str, victim: str) -> None:
     with psycopg.connect(database) as conn:
         for user, session in ((victim, "s-victim"), ("bob", "s-bob")):
             for statement in ROWS.strip().split(";\n"):
-                conn.execute(statement, {"u": user, "s": session})  # type: ignore[call-overload]
+                raw = orjson.dumps({"type": "login", "payload": {"userId": user}})
+                conn.execute(statement, {"u": user, "s": session, "raw": raw})  # type: ignore[call-overload]
     client = redis.Redis.from_url(REDIS_URL)
     for user, session in ((victim, "s-victim"), ("bob", "s-bob")):
         client.hset(settings.redis_key("user", user), mapping={"last_type": "login"})
@@ -45,6 +49,7 @@ def test_erase_user(database: str, rprefix: str, victim: str) -> None:
         "events": 1,
         "sessions": 1,
         "alerts": 1,
+        "rejected": 1,
         "redis_keys": 2,
         "redis_recent_alerts": 1,
     }
@@ -53,6 +58,7 @@ def test_erase_user(database: str, rprefix: str, victim: str) -> None:
             ("events", "user_id"),
             ("sessions", "user_id"),
             ("alerts", "subject"),
+            ("rejected_events", "convert_from(raw, 'UTF8')::jsonb->'payload'->>'userId'"),
         ):
             users = {r[0] for r in conn.execute(f"SELECT {column} FROM rtep.{table}")}  # type: ignore[call-overload]
             assert users == {"bob"}, table

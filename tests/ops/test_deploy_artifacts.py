@@ -241,6 +241,16 @@ def test_topic_creation_matches_the_contract(compose: dict[str, Any]) -> None:
     assert script.count("--create --if-not-exists") == 3
 
 
+def test_redis_is_a_bounded_cache(compose: dict[str, Any]) -> None:
+    """Redis memory is capped and evicts least recently used keys (docs/sinks.md, Redis memory):
+    without it the cache grows without bound, or, with noeviction, refuses writes."""
+    redis_service = compose["services"]["redis"]
+    command = " ".join(redis_service["command"])
+    assert '--maxmemory "$REDIS_MAXMEMORY"' in command
+    assert "--maxmemory-policy allkeys-lru" in command
+    assert redis_service["environment"]["REDIS_MAXMEMORY"] == "256mb"
+
+
 def test_compose_env_variables_are_read_by_the_code(compose: dict[str, Any]) -> None:
     names = {k for k in compose["services"]["rtep"]["environment"] if k.startswith("RTEP_")}
     names |= {k for k in compose["services"]["sim"]["environment"] if k.startswith("RTEP_")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
 
 import psycopg
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from operators.model import Reason
 from sinks.kafka import dlq_message, fit
-from sinks.postgres import EVENTS
+from sinks.postgres import EVENTS, carrying_user_id
 from sinks.redis_sink import Ops
 from sinks.retry import (
     POSTGRES,
@@ -194,3 +195,16 @@ def test_redis_errors_are_data_outage_or_bug(error: Exception, kind: str) -> Non
     """A full (OOM) or read-only Redis is an outage of the cache; WRONGTYPE is the data."""
     assert redis_data_error(error) is (kind == "data")
     assert REDIS.transient(error) is (kind == "outage")
+
+
+@given(st.text(min_size=1, max_size=30), st.booleans(), st.sampled_from([None, (",", ":")]))
+def test_a_rejected_message_carrying_a_user_id_is_found_by_its_bytes(
+    user: str, ascii_only: bool, separators: tuple[str, str] | None
+) -> None:
+    """Whatever the id and however a client's JSON writer spaces or escapes it, the erasure's
+    byte patterns find ``"userId": <id>`` in the message (and not another user's id)."""
+    raw = json.dumps({"type": "login", "payload": {"userId": user, "x": 1}},
+                     ensure_ascii=ascii_only, separators=separators).encode()  # fmt: skip
+    assert any(pattern in raw for pattern in carrying_user_id(user))
+    other = json.dumps({"payload": {"userId": user + "x"}}).encode()
+    assert not any(pattern in other for pattern in carrying_user_id(user))

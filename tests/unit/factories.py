@@ -74,8 +74,15 @@ def login(t: float, user: str = "u1", ip: str = "10.0.0.1", device: str = "d1") 
 class FakeMessage:
     """The parts of a ``confluent_kafka.Message`` that the validate step reads."""
 
-    def __init__(self, value: bytes, partition: int, offset: int) -> None:
+    def __init__(
+        self,
+        value: bytes,
+        partition: int,
+        offset: int,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         self._value, self._partition, self._offset = value, partition, offset
+        self._headers = headers
 
     def value(self) -> bytes:
         return self._value
@@ -90,4 +97,4 @@ class FakeMessage:
         return self._offset
 
     def headers(self) -> list[tuple[str, bytes]] | None:
-        return None
+        return self._headers

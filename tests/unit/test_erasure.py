@@ -1,5 +1,4 @@
-"""Erasure in the stateful steps: the adapter cuts a batch at an ``Erase``, the logic forgets the
-user, nothing about the user comes out afterwards (sessions closed later included)."""
+"""An erasure in the stream: every per-user step of the partition forgets the user, in order."""
 
 from __future__ import annotations
 
@@ -8,77 +7,86 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dataflows.adapters import ShardAdapter, split_chunk
-from operators.detection import (
-    BruteForceSuccess,
-    BruteForceSuccessParams,
-    FailedLoginBurst,
-    FailedLoginBurstParams,
-    NewDeviceLogin,
-    NewDeviceLoginParams,
-)
-from operators.erasure import Erase, split_at_erasures
+from dataflows.partition_stage import PartitionStage, StageOutput
+from operators.erasure import ERASE_HEADER, Erase, split_at_erasures
 from operators.model import Event
-from operators.sessions import Session, Sessionizer, SessionParams
-from tests.unit.factories import NOW, make_event
-
-PARAMS = SessionParams(
-    gap=timedelta(seconds=100), max_length=timedelta(days=1), lateness=timedelta(seconds=30)
-)
+from operators.state import InputProgress
+from tests.harness import event_json
+from tests.unit.factories import FakeMessage, make_event
+from tests.unit.test_partition_interleaving import BASE, PARAMS, WALL
 
 events = st.lists(
-    st.tuples(st.sampled_from(["u1", "u2", "u3"]), st.integers(0, 500),
-              st.sampled_from(["page_view", "login", "logout"])),
+    st.tuples(st.sampled_from(["u1", "u2", "u3"]), st.integers(0, 2000),
+              st.sampled_from(["page_view", "login", "logout", "failed"])),
     max_size=30,
 )  # fmt: skip
 
 
+def message(user: str, t: int, kind: str, offset: int) -> FakeMessage:
+    stamp = (BASE + timedelta(seconds=t)).isoformat()
+    if kind == "failed":
+        return FakeMessage(event_json("login", user, stamp, success=False), 0, offset)
+    return FakeMessage(event_json(kind, user, stamp), 0, offset)
+
+
+def erase_request(user: str, offset: int) -> FakeMessage:
+    return FakeMessage(b'{"erase": 1}', 0, offset, [(ERASE_HEADER, user.encode())])
+
+
+def run(batches: list[list[FakeMessage]]) -> tuple[PartitionStage, list[StageOutput]]:
+    progress = InputProgress()
+    stage = PartitionStage(PARAMS, "0-events", 1, progress)
+    outputs = [out for batch in batches for out in stage.process(batch, WALL)]
+    progress.caught_up_since = WALL
+    outputs += stage.process([], WALL + timedelta(days=400))  # every session closes
+    return stage, outputs
+
+
 @given(events, st.integers(0, 30), st.sampled_from(["u1", "u2", "u3"]))
-def test_after_an_erasure_no_session_of_the_user_comes_out(
+def test_after_an_erasure_nothing_of_the_user_comes_out(
     spec: list[tuple[str, int, str]], cut: int, victim: str
 ) -> None:
-    """Whatever the events and where the erasure falls in the batch: after it, the sessionizer
-    emits no row of a session the user had (not when later ticks close sessions either), it
-    reports those sessions to the erasure, and the erasure itself goes downstream in order."""
-    items: list[object] = [make_event(kind, t=t, user=user) for user, t, kind in spec]
-    erase = Erase.of(victim, "0/1", NOW)
-    items.insert(min(cut, len(items)), erase)
-    adapter = ShardAdapter(Sessionizer(PARAMS), lambda _logic, _out: None)
-    (out,), _ = adapter.on_batch([items])
-    at = out.index(erase)
-    before = {e.session_id for e in items[: items.index(erase)]
-              if isinstance(e, Event) and e.user_id == victim}  # fmt: skip
-    assert set(erase.session_ids) <= before | {None}
-    later = [*out[at + 1 :], *adapter.logic.on_tick(NOW + timedelta(days=400))]
-    closed_later = {s.session_id for s in later if isinstance(s, Session) and s.user_id == victim}
-    assert not closed_later & set(erase.session_ids)
-    assert not closed_later & before
+    """Whatever the events and where the erase request falls (the user sending nothing after
+    it): the erasure reaches the events,
+    sessions and alerts streams after what came before it, it names the sessions it dropped, and
+    no row of those sessions (nor any alert about the user) comes out after it, ticks included."""
+    spec = sorted(spec, key=lambda s: s[1])
+    cut = min(cut, len(spec))
+    spec = spec[:cut] + [s for s in spec[cut:] if s[0] != victim]  # the user sends nothing after
+    msgs = [message(user, t, kind, i) for i, (user, t, kind) in enumerate(spec)]
+    msgs.insert(cut, erase_request(victim, len(msgs)))
+    _, outputs = run([msgs])
+    for stream in ("events", "sessions", "alerts"):
+        items = [x for out in outputs for x in getattr(out, stream)]
+        erasures = [x for x in items if isinstance(x, Erase)]
+        assert len(erasures) == 1, stream
+        after = items[items.index(erasures[0]) + 1 :]
+        assert not [x for x in after if getattr(x, "user_id", None) == victim], stream
+        assert not [x for x in after if getattr(x, "subject", None) == victim], stream
+    events_before = [
+        x for out in outputs for x in out.events if isinstance(x, Event) and x.user_id == victim
+    ]
+    erase = next(x for out in outputs for x in out.events if isinstance(x, Erase))
+    assert set(erase.session_ids) <= {e.session_id for e in events_before}
 
 
 def test_every_user_rule_forgets_the_user() -> None:
-    """The rules that keep users (windows, bursts, device histories) hold nothing of an erased
-    user: a new device after the erasure is a first login again, a burst starts from zero."""
-    lateness = timedelta(seconds=30)
-    rules = [
-        FailedLoginBurst(FailedLoginBurstParams(lateness=lateness)),
-        BruteForceSuccess(BruteForceSuccessParams(lateness=lateness)),
-        NewDeviceLogin(NewDeviceLoginParams(16, timedelta(days=30), lateness)),
-    ]
-    for rule in rules:
-        adapter = ShardAdapter(rule, lambda _logic, _out: None)
-        fails = [make_event("login", t=i, user="v", success=False) for i in range(4)]
-        first = make_event("login", t=5, user="v", device="A")
-        adapter.on_batch([[*fails, first, Erase.of("v", "0/1", NOW)]])
-        again = [make_event("login", t=10 + i, user="v", success=False) for i in range(4)]
-        other = make_event("login", t=20, user="v", device="B")
-        outs, _ = adapter.on_batch([[*again, other]])
-        out = [alert for chunk in outs for alert in chunk]
-        assert all(getattr(a, "rule", "") != "new_device_login" for a in out), rule
-        assert not any(getattr(a, "event_count", 0) >= 5 for a in out), rule
+    """A new device after the erasure is a first login again; a burst starts from zero."""
+    before = [message("v", i, "failed", i) for i in range(4)]
+    before.append(message("v", 5, "login", 4))
+    again = [message("v", 10 + i, "failed", 6 + i) for i in range(4)]
+    again.append(FakeMessage(event_json("login", "v", (BASE + timedelta(seconds=20)).isoformat(),
+                                        device="Firefox on Linux"), 0, 10))  # fmt: skip
+    _, outputs = run([[*before, erase_request("v", 5)], again])
+    stream = [a for out in outputs for a in out.alerts]
+    after = stream[next(i for i, a in enumerate(stream) if isinstance(a, Erase)) + 1 :]
+    assert after, "the failures after the erasure raise a burst of their own"
+    assert not [a for a in after if a.rule == "new_device_login"]
+    bursts = [a.event_count for a in after if a.rule == "failed_login_burst"]
+    assert bursts == [4]  # counted from zero: only the 4 failures after the erasure
 
 
-def test_an_erasure_goes_to_every_split_and_cuts_runs_in_order() -> None:
-    event, erase = make_event(user="u"), Erase.of("u", "0/1", NOW)
-    assert split_chunk(Session)(("k", [event, erase])) == ("k", [erase])
-    assert split_chunk(Event)(("k", [event, erase])) == ("k", [event, erase])
+def test_split_at_erasures_cuts_runs_in_order() -> None:
+    event = make_event(user="u")
+    erase = Erase.of("u", "0/1", WALL)
     assert list(split_at_erasures([event, erase, event])) == [([event], erase), ([event], None)]

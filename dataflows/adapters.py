@@ -10,7 +10,7 @@ driven by ``MergeAdapter``. Metrics are updated here, once per batch, so operato
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
@@ -51,12 +51,6 @@ def chunked(pairs: Iterable[tuple[str, Any]]) -> list[Chunk]:
 def chunk_values(chunk: Chunk) -> list[Any]:
     """``flat_map`` mapper: a chunk's values, one item each, key dropped (Kafka topic sinks)."""
     return chunk[1]
-
-
-def values_of(batch: Iterable[Chunk]) -> Iterator[Any]:
-    """Every value of a batch of chunks, in order."""
-    for _, values in batch:
-        yield from values
 
 
 class Checked(NamedTuple):

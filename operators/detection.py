@@ -1,12 +1,13 @@
 """Security detections: pure rules over events, one alert per incident (see docs/semantics.md, "Detections").
 
-Each rule is a ``ShardLogic[Event, Alert]`` holding the state of one shard of subjects (users, or
-IPs for ``credential_stuffing``). A threshold rule keeps, per subject, the qualifying events of the
+Each rule is a ``ShardLogic[Event, Alert]`` holding the state of many subjects: the users of one
+Kafka partition, or the IPs of one shard for ``credential_stuffing`` (fed in event-time order across
+partitions by ``operators.ordering``). A threshold rule keeps, per subject, the qualifying events of the
 last window; when at least N fall within W an incident opens with a deterministic ``alert_id``
 (rule, subject, first event of the incident). Further qualifying events within W of the incident's
 last one extend it: the same ``alert_id`` is emitted again with a larger count and later
 ``window_end``, at most once per ``on_batch`` call. An event more than W after the incident's last
-one can only start a new incident. State expires with the shard's watermark.
+one can only start a new incident. State expires with the watermark.
 """
 
 from __future__ import annotations

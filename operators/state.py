@@ -1,7 +1,8 @@
 """The shape of every stateful operator, and the event-time machinery they share.
 
-A ``ShardLogic`` instance holds the state of one shard key (many users, IPs or types), so the
-dataflow keeps a bounded number of Bytewax keys. Time comes in two kinds:
+A ``ShardLogic`` instance holds the state of many subjects: the users of one Kafka partition
+(``dataflows.partition_stage``), or, where partitions meet, the IPs of one shard or every rollup
+bucket. Time comes in two kinds:
 
 * event time: ``Event.ts``; windows and sessions are defined on it;
 * wall time: the ``now`` the adapter injects; it only advances the watermark of an input that is

@@ -110,9 +110,15 @@ def drain(stack: Stack, processes: list[Any], stored: int, must_close: set[str])
 
 
 def run_to_the_end(stack: Stack, processes: list[Any], reference: Reference) -> None:
-    """``drain`` the reference's history, then stop the processes cleanly."""
+    """``drain`` the reference's history, wait for the alerts and rollups that follow the last
+    events (credential stuffing waits for every partition's progress), then stop the processes."""
     try:
         drain(stack, processes, len(reference.history), reference.must_close)
+        wait_until(
+            lambda: reference.alerts_and_rollups_match(stack),
+            timeout=30,
+            what="the alerts and rollups to be those of the in-order stream",
+        )
     finally:
         codes = stop_processes(processes)
         assert all(code in (0, -2, 130) for code in codes), stack.pipeline_log()
@@ -157,38 +163,58 @@ class Reference:
         self._check_alerts(stack)
         self._check_rollups(stack)
 
-    def _check_alerts(self, stack: Stack) -> None:
+    def _expected_alerts(self) -> dict[str, dict[str, tuple[Any, ...]]]:
+        """Per rule, the incidents of one pass over the sorted history."""
         failed = [e for e in self.history if e.failed_login]
         now = datetime.now(UTC)
         settings = self.settings
         bursts = FailedLoginBurst(FailedLoginBurstParams.from_settings(settings))
         stuffing = CredentialStuffing(CredentialStuffingParams.from_settings(settings))
-        for rule, expected in (
-            (FailedLoginBurst.RULE, bursts.on_batch(failed, now)),
-            (CredentialStuffing.RULE, stuffing.on_batch(failed, now)),
-        ):
-            rows = stack.query(
+        return {
+            FailedLoginBurst.RULE: incidents(bursts.on_batch(failed, now)),
+            CredentialStuffing.RULE: incidents(stuffing.on_batch(failed, now)),
+        }
+
+    def _stored_alerts(self, stack: Stack, rule: str) -> dict[str, tuple[Any, ...]]:
+        return incidents(
+            stack.query(
                 "SELECT alert_id, subject, window_start, window_end, event_count FROM rtep.alerts"
                 " WHERE rule = %s",
                 rule,
             )
-            assert incidents(rows) == incidents(expected), rule
-            assert expected, f"the simulator's attacks raised no {rule}"
+        )
 
-    def _check_rollups(self, stack: Stack) -> None:
+    def _expected_rollups(self) -> dict[tuple[Any, ...], tuple[int, int]]:
         counts: Counter[tuple[datetime, str]] = Counter()
         users: dict[tuple[datetime, str], set[str]] = {}
         for e in self.history:
             key = (e.ts.replace(second=0, microsecond=0), e.type)
             counts[key] += 1
             users.setdefault(key, set()).add(e.user_id)
-        rollups = {
+        return {key: (n, len(users[key])) for key, n in counts.items()}
+
+    def _stored_rollups(self, stack: Stack) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        return {
             (row[0], row[1]): (row[2], row[3])
             for row in stack.query(
                 "SELECT minute, type, events, unique_users FROM rtep.event_counts_minute"
             )
         }
-        assert rollups == {key: (n, len(users[key])) for key, n in counts.items()}
+
+    def alerts_and_rollups_match(self, stack: Stack) -> bool:
+        """True once the stored alerts and rollups are the reference's."""
+        return self._stored_rollups(stack) == self._expected_rollups() and all(
+            self._stored_alerts(stack, rule) == expected
+            for rule, expected in self._expected_alerts().items()
+        )
+
+    def _check_alerts(self, stack: Stack) -> None:
+        for rule, expected in self._expected_alerts().items():
+            assert self._stored_alerts(stack, rule) == expected, rule
+            assert expected, f"the simulator's attacks raised no {rule}"
+
+    def _check_rollups(self, stack: Stack) -> None:
+        assert self._stored_rollups(stack) == self._expected_rollups()
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -214,15 +240,19 @@ def test_a_multi_partition_backlog_gives_the_in_order_sessions_alerts_and_rollup
     reference.check(stack)
 
 
-def committed_epoch(stack: Stack) -> int:
-    """The epoch up to which the recovery store is committed (-1 before any commit)."""
-    epochs = []
+def resumable_epoch(stack: Stack) -> int:
+    """The epoch a restart would resume from: the frontier every worker of the latest execution
+    has passed, as saved in the recovery store (-1 before any)."""
+    frontiers: list[int] = []
     for path in (stack.workdir / "recovery").glob("*.sqlite3"):
         with sqlite3.connect(path) as db:
-            epochs.append(
-                db.execute("SELECT coalesce(max(commit_epoch), -1) FROM commits").fetchone()[0]
-            )
-    return min(epochs, default=-1)
+            frontiers += [
+                row[0]
+                for row in db.execute(
+                    "SELECT worker_frontier FROM fronts WHERE ex_num = (SELECT max(ex_num) FROM fronts)"
+                )
+            ]
+    return min(frontiers, default=-1)
 
 
 def test_state_follows_its_partition_when_a_killed_run_resumes_as_two_processes(
@@ -244,9 +274,9 @@ def test_state_follows_its_partition_when_a_killed_run_resumes_as_two_processes(
     one = stack.start_pipeline(RTEP_SNAPSHOT_INTERVAL_SECONDS="1")
     try:
         drain(stack, [one], len(first.history), first.must_close)
-        settled = committed_epoch(stack)
+        settled = resumable_epoch(stack)
         wait_until(
-            lambda: committed_epoch(stack) > settled + 1,
+            lambda: resumable_epoch(stack) > settled + 1,
             timeout=60,
             what="a snapshot taken after everything was stored",
         )

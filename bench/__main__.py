@@ -141,7 +141,7 @@ def wait_stored(
 @contextmanager
 def measured(
     system: str, env: Env, topic: str, processes: int = 1
-) -> Iterator[tuple[str, Processes, Callable[[], dict[str, float]]]]:
+) -> Iterator[tuple[str, Processes, Callable[[], dict[str, Any]]]]:
     """A fresh database and the running system; yields (dsn, processes, resource snapshot)."""
     with fresh_database("rtep_bench") as dsn:
         sampler = BackendSampler(dsn).start()
@@ -149,9 +149,11 @@ def measured(
         redis_cpu = (cpu_seconds(env.redis_pid) or 0.0) if env.redis_pid else 0.0
         procs = launch(system, env, topic, dsn, processes)
 
-        def resources() -> dict[str, float]:
+        def resources() -> dict[str, Any]:
+            split = procs.cpu_split()
             return {
-                "cpu_s_pipeline": procs.cpu_seconds(),
+                "cpu_s_pipeline": sum(split),
+                "cpu_s_by_process": split,
                 "cpu_s_postgres": sampler.stop(),
                 "cpu_s_broker": (cpu_seconds(env.broker_pid) or 0.0) - broker_cpu,
                 "cpu_s_redis": (cpu_seconds(env.redis_pid) or 0.0) - redis_cpu
@@ -194,6 +196,7 @@ def throughput(
     }
     for name in ("pipeline", "postgres", "broker", "redis"):
         result[f"cpu_s_per_1k_{name}"] = round(res[f"cpu_s_{name}"] * per_k, 4)
+    result["cpu_s_per_1k_by_process"] = [round(cpu * per_k, 4) for cpu in res["cpu_s_by_process"]]
     if sinks:
         result["sink_write_seconds"] = sinks
     print(f"  {system}: {json.dumps(result)}", flush=True)

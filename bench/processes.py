@@ -23,7 +23,11 @@ class Processes:
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds of all the processes so far."""
-        return sum(cpu_seconds(p.pid) or 0.0 for p in self.procs)
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> list[float]:
+        """User + system CPU seconds of each process so far (process 0 first)."""
+        return [cpu_seconds(p.pid) or 0.0 for p in self.procs]
 
     def memory_mb(self, field_name: str) -> float:
         """A ``/proc/<pid>/status`` memory line summed over the processes (MiB)."""

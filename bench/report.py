@@ -150,14 +150,16 @@ def write_scale(result: dict[str, Any], out: Path) -> None:
         "partitions.",
         "",
         "| processes | events/s to PostgreSQL | × first row | CPU s / 1k events: pipeline (all "
-        "processes) · postgres · broker · redis | peak RSS, all processes (MiB) |",
-        "|---:|---:|---:|---|---:|",
+        "processes) · postgres · broker · redis | pipeline CPU s / 1k events by process "
+        "| peak RSS, all processes (MiB) |",
+        "|---:|---:|---:|---|---|---:|",
     ]
     for run in result["scale"]:
         done = "" if run["complete"] else f" (incomplete: {run['stored']:,}/{run['target']:,})"
         lines.append(
             f"| {run['processes']} | {run['events_per_s']:,}{done} "
             f"| {run['events_per_s'] / max(base, 1):.2f} | {_cpu(run)} "
+            f"| {' · '.join(f'{c:.3f}' for c in run.get('cpu_s_per_1k_by_process', []))} "
             f"| {run['peak_rss_mb']:.0f} |"
         )
     table = "\n".join(lines) + "\n"

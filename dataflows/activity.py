@@ -37,7 +37,15 @@ from rtep.memory import start_heap_trimmer
 from rtep.metrics_server import serve_metrics
 from rtep.settings import Settings, get_settings
 from sinks.kafka import AlertsTopicSink, DlqSink
-from sinks.postgres import AlertsSink, EventsSink, RejectedSink, RollupSink, SessionsSink
+from sinks.postgres import (
+    AlertsSink,
+    EventsSink,
+    RejectedSink,
+    RollupSink,
+    SessionsSink,
+    StoreRejects,
+    Timeouts,
+)
 from sinks.redis_sink import RedisSink
 from sinks.retry import RetryPolicy
 
@@ -73,17 +81,21 @@ def build_flow(settings: Settings) -> Dataflow:
         "parts": source.list_parts,
         "max_pending": settings.sink_max_pending,
     }
-    events_sink = EventsSink(dsn, retry, **background)
-    rejected_sink = RejectedSink(dsn, retry, **background)
-    sessions_sink = SessionsSink(dsn, retry, **background)
-    alerts_sink = AlertsSink(dsn, retry, **background)
-    rollup_sink = RollupSink(dsn, retry, **background)
+    rejects = StoreRejects.from_settings(settings, dsn, retry)  # rows a store refuses (their data)
+    stores: dict[str, Any] = {**background, "timeouts": Timeouts.from_settings(settings)}
+    events_sink = EventsSink(dsn, retry, rejects=rejects, **stores)
+    rejected_sink = RejectedSink(dsn, retry, **stores)
+    sessions_sink = SessionsSink(dsn, retry, rejects=rejects, **stores)
+    alerts_sink = AlertsSink(dsn, retry, rejects=rejects, **stores)
+    rollup_sink = RollupSink(dsn, retry, rejects=rejects, **stores)
     redis = RedisSink(
         settings.redis_url.get_secret_value(),
         prefix=settings.redis_prefix,
         counts_ttl_seconds=settings.redis_counts_ttl_seconds,
         recent_alerts_cap=settings.redis_recent_alerts,
         write_interval_seconds=settings.redis_write_interval_ms / 1000,
+        key_ttl_seconds=settings.redis_key_ttl_seconds,
+        rejects=rejects,
         **background,
     )
     lateness = timedelta(seconds=settings.allowed_lateness_seconds)

@@ -66,7 +66,9 @@ class StageParams:
         """Every parameter from its ``RTEP_*`` setting."""
         lateness = timedelta(seconds=s.allowed_lateness_seconds)
         return cls(
-            Limits(s.max_event_bytes, timedelta(seconds=s.max_future_skew_seconds)),
+            Limits(
+                s.max_event_bytes, timedelta(seconds=s.max_future_skew_seconds), s.field_limits()
+            ),
             BreakerParams(s.breaker_window, s.breaker_reject_share),
             DedupParams.from_settings(s),
             SessionParams.from_settings(s),

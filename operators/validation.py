@@ -41,24 +41,13 @@ _WRONG_TYPE_ERRORS = frozenset(
 )
 
 
-def configured_field_limits() -> FieldLimits:
-    """The field limits of this process's settings (``RTEP_MAX_*_CHARS``).
-
-    ``Limits``' default, so that a flow wired with ``Limits(max_bytes, skew)`` enforces the
-    configured limits; pure callers (tests) pass ``fields`` explicitly.
-    """
-    from rtep.settings import get_settings  # lazy: operators do not depend on settings otherwise
-
-    return get_settings().field_limits()
-
-
 @dataclass(frozen=True, slots=True)
 class Limits:
     """What validation enforces (from settings): sizes, skew, and the schema's field lengths."""
 
     max_event_bytes: int = 65536
     max_future_skew: timedelta = timedelta(seconds=300)
-    fields: FieldLimits = field(default_factory=configured_field_limits)
+    fields: FieldLimits = field(default_factory=FieldLimits)  # the flow passes RTEP_MAX_*_CHARS
     schema: TypeAdapter[Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

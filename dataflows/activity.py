@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 import bytewax.operators as op
@@ -187,7 +188,9 @@ def _observe_ordered(logic: InEventTimeOrder) -> None:
     observe_alerts(logic.rule)
 
 
+@cache
 def _main_flow() -> Dataflow:
+    """The process's flow, set up for a long run (metrics server, heap trimmer, GC thresholds)."""
     settings = get_settings()
     serve_metrics(settings)
     start_heap_trimmer()
@@ -208,4 +211,9 @@ minutes at full speed); reference counting frees everything else at once, as bef
 """
 
 
-flow = _main_flow()
+def __getattr__(name: str) -> Dataflow:
+    """``flow``, built on first use: ``python -m bytewax.run dataflows.activity:flow`` reads it,
+    while importing this module (``build_flow`` in tests and tools) starts nothing."""
+    if name == "flow":
+        return _main_flow()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

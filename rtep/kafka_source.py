@@ -88,7 +88,8 @@ class LeanKafkaSource(FixedPartitionedSource[Out, PartitionState], Generic[Out])
     ) -> None:
         shared = add_config or {}
         self._lister = KafkaSource(brokers, topics, add_config=shared, **options)
-        consumer = {**(consumer_defaults or {}), "enable.partition.eof": "true", **shared}
+        # the partition's end must be reported (caught-up detection): not overridable
+        consumer = {**(consumer_defaults or {}), **shared, "enable.partition.eof": "true"}
         self._source = KafkaSource(
             brokers, topics, raise_on_errors=False, add_config=consumer, **options
         )

@@ -157,6 +157,10 @@ class PartitionStage:
         for clock in self._clocks():
             clock.progress = progress
         self._sent: PartitionMark | None = None
+        # the next timer, and the progress it was computed for: an idle partition is polled
+        # every millisecond, and its timers only move with a batch, a tick or its progress
+        self._due: datetime | None = None
+        self._due_for: tuple[datetime | None, datetime | None] | None = None
 
     def _clocks(self) -> list[ShardClock]:
         logics = [self.dedup, self.sessions, *self.rules, self.rollups]
@@ -173,9 +177,13 @@ class PartitionStage:
         if checked is not None:
             out.rejections = checked.rejections
             self._run(checked.events, now, out)
-        due = self._next_tick()
-        if due is not None and due <= now:
+        progress = self.progress
+        moved = (progress.caught_up_since, progress.follow)
+        if checked is not None or moved != self._due_for:  # else the timers are as they were
+            self._due, self._due_for = self._next_tick(), moved
+        if self._due is not None and self._due <= now:
             self._tick(now, out)
+            self._due = self._next_tick()
         mark = self._mark()
         out.mark, out.mark_changed = mark, mark != self._sent
         self._sent = mark

@@ -154,7 +154,7 @@ class LeanPartition(StatefulSourcePartition[Out, PartitionState], Generic[Out]):
             self._inner._offset = (msgs[-1].offset() or 0) + 1  # resume after the last one read
             progress.caught_up_since = None  # these messages are the backlog, not idleness
         latest, name = self._latest, self._name
-        others = [ts for part, ts in latest.items() if part != name]
+        others = [ts for part, ts in tuple(latest.items()) if part != name]  # other threads add
         progress.follow = max(others) if others else None
         out = self._work.process(msgs, now)
         if at_end and progress.caught_up_since is None:  # from the next call on

@@ -14,7 +14,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Union
 
 from confluent_kafka import Message
@@ -89,7 +89,7 @@ class StageOutput:
 
     partition: str
     mark: PartitionMark
-    mark_changed: bool
+    mark_changed: bool  # the mark is due to every merging key (see MARK_INTERVAL)
     events: list[Event] = field(default_factory=list)  # unique, with session_id
     rejections: list[Rejection] = field(default_factory=list)
     sessions: list[Session] = field(default_factory=list)
@@ -109,6 +109,11 @@ class StageSnapshot:
     rules: tuple[Any, ...]
     rollups: Any
 
+
+MARK_INTERVAL = timedelta(milliseconds=100)
+"""A partition's progress goes to every key of the merging steps at most this often (and at once
+when it turns caught up or reads again): live, a batch is a few events, and each broadcast is one
+item per IP shard. Feeds that carry failed logins or rollups always carry the latest mark."""
 
 RULES = (FailedLoginBurst, BruteForceSuccess, NewDeviceLogin, AbnormalEventRate)
 """The per-user rules, in the order their parameters appear in ``StageParams``."""
@@ -156,7 +161,8 @@ class PartitionStage:
             self.rollups = MinuteRollup.restore(saved.rollups, params.rollups)
         for clock in self._clocks():
             clock.progress = progress
-        self._sent: PartitionMark | None = None
+        self._sent: PartitionMark | None = None  # the last mark sent to every merging key
+        self._sent_at = datetime.min.replace(tzinfo=UTC)
         # the next timer, and the progress it was computed for: an idle partition is polled
         # every millisecond, and its timers only move with a batch, a tick or its progress
         self._due: datetime | None = None
@@ -185,8 +191,15 @@ class PartitionStage:
             self._tick(now, out)
             self._due = self._next_tick()
         mark = self._mark()
-        out.mark, out.mark_changed = mark, mark != self._sent
-        self._sent = mark
+        sent = self._sent
+        out.mark = mark
+        out.mark_changed = mark != sent and (
+            sent is None
+            or mark.caught_up_since != sent.caught_up_since
+            or now - self._sent_at >= MARK_INTERVAL
+        )
+        if out.mark_changed:
+            self._sent, self._sent_at = mark, now
         if not (
             out.mark_changed or out.events or out.rejections or out.sessions or out.alerts
             or out.rollups
@@ -288,7 +301,7 @@ def ip_shard(ip: str, shards: int) -> str:
 
 def stuffing_feeds(shards: int) -> Callable[[StageOutput], list[tuple[str, Feed]]]:
     """Failed logins by IP shard, each with the partition's mark; every shard gets the mark when
-    it changed (a merging step must hear from every partition, even one with no failures)."""
+    it is due (a merging step must hear from every partition, even one with no failures)."""
 
     def feeds(out: StageOutput) -> list[tuple[str, Feed]]:
         by_shard = dict(chunked((ip_shard(e.ip or "", shards), e) for e in out.failed_logins))

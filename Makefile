@@ -17,6 +17,7 @@ setup: $(VENV_STAMP)
 run: $(VENV_STAMP)  ## simulator -> embedded broker -> dataflow -> PostgreSQL/Redis, live console
 	.venv/bin/rtep run
 
+# .ci/prerequisites.sh and the install scripts source .ci/lib.sh (apt and Python helpers).
 prerequisites:  ## the README's prerequisites (Python 3.11/3.12, PostgreSQL, Redis) in ~1 s, or the fix
 	@PYTHON=$(PYTHON) bash .ci/prerequisites.sh all
 

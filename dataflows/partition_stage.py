@@ -35,7 +35,7 @@ from operators.detection import (
     NewDeviceLoginParams,
 )
 from operators.erasure import Erase, has_erasure, split_at_erasures
-from operators.model import Event, Rejection
+from operators.model import EVENT_TS, Event, Rejection
 from operators.rollups import MinuteRollup, RollupParams, RollupRow
 from operators.sessions import Session, Sessionizer, SessionParams
 from operators.state import InputProgress, PartitionMark, ShardClock
@@ -236,7 +236,7 @@ class PartitionStage:
         unique = self.dedup.on_batch(events, now)
         observe_dedup(self.dedup)
         self.clock.advance(now)
-        self.clock.observe_latest((e.ts for e in unique), now)
+        self.clock.observe_latest(map(EVENT_TS, unique), now)
         sessions = self.sessions.sessionize(unique, now)
         observe_sessions(self.sessions, unique, sessions)
         out.sessions.extend(sessions)

@@ -2,7 +2,7 @@
 
 On one embedded broker: a backlog of simulator events (default mix) is produced once into a
 4-partition topic; then each system (``raw``: ``bench.raw``; ``peer``: ``bench.peer_quix``;
-``rtep``: ``python -m rtep.serve`` with recovery and metrics on) consumes it from the start into
+``rtep``: ``python -m rtep.commands.serve`` with recovery and metrics on) consumes it from the start into
 its own fresh database, and we time it until ``rtep.events`` holds every distinct valid event.
 Then each system serves a paced real-time load (``--rate`` events/s for ``--seconds``) on its own
 topic and we read end-to-end latency (``stored_at − ts``) from its table.
@@ -34,9 +34,9 @@ import psycopg
 from bench import feed, peer_env, report
 from bench.processes import Processes
 from bench.procstat import BackendSampler, cpu_seconds
-from rtep.cli import command_parser
-from rtep.embedded import EmbeddedBroker, broker_binary, free_port
-from rtep.kafka_admin import ensure_topics
+from rtep.commands.cli import command_parser
+from rtep.core.embedded import EmbeddedBroker, broker_binary, free_port
+from rtep.core.kafka_admin import ensure_topics
 from tests.harness import ROOT, Stack, fresh_database, redis_prefix
 
 SYSTEMS = ("raw", "peer", "rtep")
@@ -324,7 +324,7 @@ def rss_at_rest(procs: Processes, window: float = REST_SECONDS) -> float:
     """The lowest RSS over ``window`` seconds of idle after a backlog (MiB).
 
     A reading taken at once depends on when the process last handed freed memory back (every
-    5 s, ``rtep.memory``); the lowest over a longer window does not.
+    5 s, ``rtep.core.memory``); the lowest over a longer window does not.
     """
     lowest = procs.memory_mb("VmRSS")
     deadline = time.monotonic() + window

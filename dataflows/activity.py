@@ -1,4 +1,4 @@
-"""The rtep dataflow: ``python -m bytewax.run dataflows.activity:flow`` (use ``rtep.serve``).
+"""The rtep dataflow: ``python -m bytewax.run dataflows.activity:flow`` (use ``rtep.commands.serve``).
 
 Reads top to bottom like a wiring diagram; each step calls a named function or class from
 ``operators/`` (pure logic) or ``sinks/`` (I/O). Shape comments show what flows out of a step.
@@ -32,11 +32,10 @@ from operators.ordering import InEventTimeOrder
 from operators.rollups import RollupMerge, RollupParams
 from operators.schemas import EVENT_TYPES
 from operators.state import MergedClock
-from rtep import metrics
-from rtep.kafka_source import LeanKafkaSource
-from rtep.memory import start_heap_trimmer
-from rtep.metrics_server import serve_metrics
-from rtep.settings import Settings, get_settings
+from rtep.core import metrics
+from rtep.core.memory import start_heap_trimmer
+from rtep.core.metrics_server import serve_metrics
+from rtep.core.settings import Settings, get_settings
 from sinks.kafka import AlertsTopicSink, DlqSink
 from sinks.postgres import (
     AlertsSink,
@@ -49,6 +48,7 @@ from sinks.postgres import (
 )
 from sinks.redis_sink import RedisSink
 from sinks.retry import RetryPolicy
+from sources.kafka import LeanKafkaSource
 
 CONSUMER_DEFAULTS = {
     "auto.offset.reset": "earliest",

@@ -23,8 +23,8 @@ from operators.erasure import Erase, EraseDeadLetters, erase_request
 from operators.model import Event, Rejection, Replay, Source
 from operators.state import MergedClock, PartitionMark
 from operators.validation import Defect, Limits, check_message
-from rtep import metrics
-from rtep.logs import get_logger
+from rtep.core import metrics
+from rtep.core.logs import get_logger
 
 log = get_logger("rtep.dataflow")
 In = TypeVar("In")
@@ -111,7 +111,7 @@ class Validator:
 
 
 def replay_of(msg: Message) -> Replay | None:
-    """The dead letter a message replays (``rtep.dlq_replay``'s headers), read only for the
+    """The dead letter a message replays (``rtep.commands.dlq_replay``'s headers), read only for the
     messages that fail validation (so a rejected replay links to its original row)."""
     headers = dict(msg.headers() or [])
     of, attempt = headers.get("rtep.replay.of"), headers.get("rtep.replay.attempt")

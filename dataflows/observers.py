@@ -7,7 +7,7 @@ from typing import Any
 
 from operators.model import Event
 from operators.sessions import Session
-from rtep import metrics
+from rtep.core import metrics
 
 _open_sessions: dict[int, int] = {}
 _session_users: dict[int, int] = {}

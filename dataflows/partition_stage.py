@@ -1,7 +1,7 @@
 """Everything a Kafka partition's messages go through before the partitions meet.
 
 validate → de-duplicate → sessionize → per-user rules → this partition's minute rollups, run by
-``rtep.kafka_source`` on the worker that reads the partition, on the partition's own event time
+``sources.kafka`` on the worker that reads the partition, on the partition's own event time
 (one ``InputProgress`` shared by every operator's clock). A user's events are all in one
 partition (producers key by userId), so per-user state needs nothing from other partitions and
 no event crosses to another worker for it. What must meet across partitions leaves as a
@@ -42,7 +42,7 @@ from operators.state import InputProgress, PartitionMark, ShardClock
 from operators.validation import Limits
 
 if TYPE_CHECKING:
-    from rtep.settings import Settings
+    from rtep.core.settings import Settings
 
 UserRule = Union[FailedLoginBurst, BruteForceSuccess, NewDeviceLogin, AbnormalEventRate]  # noqa: UP007
 
@@ -284,7 +284,7 @@ class PartitionStage:
 
 
 def stage_factory(params: StageParams) -> Any:
-    """The ``WorkFactory`` for ``rtep.kafka_source.LeanKafkaSource``."""
+    """The ``WorkFactory`` for ``sources.kafka.LeanKafkaSource``."""
 
     def build(
         partition: str, parts: int, progress: InputProgress, saved: StageSnapshot | None

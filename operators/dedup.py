@@ -13,7 +13,7 @@ from operators.model import EVENT_TS, Event
 from operators.state import Clock, ClockSnapshot, ShardClock, minus
 
 if TYPE_CHECKING:
-    from rtep.settings import Settings
+    from rtep.core.settings import Settings
 
 Segment = tuple[bytes, str]
 """Ids of one segment, pickled: event times as float64 epoch seconds, the ids joined by newlines

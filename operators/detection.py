@@ -34,7 +34,7 @@ from operators.state import (
 )
 
 if TYPE_CHECKING:
-    from rtep.settings import Settings
+    from rtep.core.settings import Settings
 
 INFO, WARNING, CRITICAL = "info", "warning", "critical"
 DEFAULT_LATENESS = timedelta(seconds=60)

@@ -43,7 +43,7 @@ class Source(NamedTuple):
 
 
 class Replay(NamedTuple):
-    """A message re-sent by ``rtep.dlq_replay``: the ``rtep.rejected_events`` row it replays and
+    """A message re-sent by ``rtep.commands.dlq_replay``: the ``rtep.rejected_events`` row it replays and
     the attempt number (headers ``rtep.replay.of``, ``rtep.replay.attempt``)."""
 
     of: int

@@ -18,7 +18,7 @@ from operators.model import Event
 from operators.state import MIN_TICK, Clock, ClockSnapshot, ExpiryQueue, ShardClock
 
 if TYPE_CHECKING:
-    from rtep.settings import Settings
+    from rtep.core.settings import Settings
 
 LOGOUT = "logout"
 TIMEOUT = "timeout"

@@ -1,7 +1,7 @@
-"""``python -m rtep COMMAND``: the same as the ``rtep`` console script (see rtep/cli.py)."""
+"""``python -m rtep COMMAND``: the same as the ``rtep`` console script (see rtep/commands/cli.py)."""
 
 import sys
 
-from rtep.cli import main
+from rtep.commands.cli import main
 
 sys.exit(main())

@@ -34,8 +34,8 @@ from zlib import adler32
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
-from rtep.logs import get_logger
-from rtep.metrics import SINK_BLOCKED_WORKERS
+from rtep.core.logs import get_logger
+from rtep.core.metrics import SINK_BLOCKED_WORKERS
 
 X = TypeVar("X")
 log = get_logger("rtep.sinks.background")

@@ -22,7 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from operators.detection import Alert
 from operators.erasure import ERASURES
 from operators.model import Rejection
-from rtep.metrics import EVENTS_STORED, SINK_WRITE_SECONDS
+from rtep.core.metrics import EVENTS_STORED, SINK_WRITE_SECONDS
 from sinks.codec import alert_json
 from sinks.retry import KAFKA, RetriableKafkaError, RetryPolicy
 

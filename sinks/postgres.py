@@ -38,8 +38,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from operators.erasure import has_erasure, split_at_erasures
 from operators.model import Event, Reason, Rejection, Source
-from rtep.logs import get_logger
-from rtep.metrics import (
+from rtep.core.logs import get_logger
+from rtep.core.metrics import (
     EVENT_LATENCY,
     EVENTS_REJECTED,
     EVENTS_STORED,
@@ -52,7 +52,7 @@ from sinks.kafka import DlqSink, KafkaTopicPartition
 from sinks.retry import POSTGRES, RetryPolicy, pg_data_error
 
 if TYPE_CHECKING:
-    from rtep.settings import Settings
+    from rtep.core.settings import Settings
 
 log = get_logger("rtep.sinks.postgres")
 
@@ -257,7 +257,7 @@ class PostgresSink(BackgroundSink[Any]):
         timeouts, rejects = self.timeouts, self.rejects
         if timeouts is None or (rejects is None and self.isolates):
             # the flow's wiring passes neither: both come from the process's settings
-            from rtep.settings import get_settings
+            from rtep.core.settings import get_settings
 
             settings = get_settings()
             timeouts = timeouts or Timeouts.from_settings(settings)
@@ -549,7 +549,7 @@ def event_row(event: Event) -> Row:
 
 def event_document(row: Row) -> bytes:
     """An ``rtep.events`` row back as its wire JSON (what a refused event is dead-lettered with,
-    so that ``rtep.dlq_replay`` can re-ingest it once the cause is fixed)."""
+    so that ``rtep.commands.dlq_replay`` can re-ingest it once the cause is fixed)."""
     payload = orjson.loads(row[11])
     envelope = payload.pop("_envelope", None) or {}
     document = {"eventId": row[0], "type": row[1], "timestamp": row[2].isoformat(),

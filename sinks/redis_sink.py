@@ -49,8 +49,8 @@ from operators.erasure import Erase
 from operators.model import Event, Reason, Rejection, Source
 from operators.rollups import RollupRow
 from operators.sessions import Session
-from rtep.logs import get_logger
-from rtep.metrics import EVENTS_STORED, SINK_ERRORS, SINK_WRITE_SECONDS
+from rtep.core.logs import get_logger
+from rtep.core.metrics import EVENTS_STORED, SINK_ERRORS, SINK_WRITE_SECONDS
 from sinks.background import BackgroundSink
 from sinks.codec import alert_json, json_text
 from sinks.postgres import RejectWriter, StoreRejects
@@ -247,7 +247,7 @@ class RedisSink(BackgroundSink[Event | Session | Alert | RollupRow]):
         flow's wiring passes neither)."""
         ttl, rejects = self.key_ttl_seconds, self.rejects
         if ttl is None or rejects is None:
-            from rtep.settings import get_settings
+            from rtep.core.settings import get_settings
 
             settings = get_settings()
             ttl = ttl or settings.redis_key_ttl_seconds

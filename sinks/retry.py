@@ -23,8 +23,8 @@ from typing import TypeVar
 import psycopg
 import redis.exceptions
 
-from rtep.logs import get_logger
-from rtep.metrics import SINK_ERRORS
+from rtep.core.logs import get_logger
+from rtep.core.metrics import SINK_ERRORS
 
 T = TypeVar("T")
 log = get_logger("rtep.sinks.retry")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from rtep.embedded import EmbeddedBroker
+from rtep.core.embedded import EmbeddedBroker
 from tests.harness import Stack, fresh_database, provision_topics, redis_prefix
 
 # No per-example deadline: it is a timed assertion, and it failed a property test

@@ -22,9 +22,9 @@ import psycopg
 import redis
 from confluent_kafka import Message
 
-from rtep.embedded import free_port
-from rtep.kafka_admin import read_to_end
-from rtep.migrate import migrate
+from rtep.commands.migrate import migrate
+from rtep.core.embedded import free_port
+from rtep.core.kafka_admin import read_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_DSN = os.environ.get("RTEP_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -170,7 +170,7 @@ def unique_topics() -> dict[str, str]:
 
 def provision_topics(brokers: str) -> dict[str, str]:
     """Create this test's own events (4 partitions), DLQ and alerts topics; their RTEP_* names."""
-    from rtep.kafka_admin import ensure_topics
+    from rtep.core.kafka_admin import ensure_topics
 
     topics = unique_topics()
     ensure_topics(
@@ -243,10 +243,10 @@ class Stack:
         return [json.loads(line) for line in labels.read_text().splitlines() if line.strip()]
 
     def start_pipeline(self, *extra_args: str, **env: str) -> subprocess.Popen[bytes]:
-        """Start the dataflow as ``python -m rtep.serve`` (recovery on); the caller stops it."""
+        """Start the dataflow as ``python -m rtep.commands.serve`` (recovery on); the caller stops it."""
         log = (self.workdir / "pipeline.log").open("ab")
         return subprocess.Popen(
-            [sys.executable, "-m", "rtep.serve", *extra_args],
+            [sys.executable, "-m", "rtep.commands.serve", *extra_args],
             env=self.env(**env),
             cwd=ROOT,
             stdout=log,

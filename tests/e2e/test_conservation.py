@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Producer
 
-from rtep.embedded import free_port
+from rtep.core.embedded import free_port
 from tests.harness import Stack, read_topic, scrape_metric, stop_process, wait_until
 
 N = 20_000

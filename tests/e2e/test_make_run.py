@@ -20,7 +20,7 @@ def test_make_run_flows_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         env = rtep_run_env(dsn, prefix, tmp_path)
         out = (tmp_path / "run.log").open("w+b")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rtep.run", "--rate", "100", "--users", "1000", "--broker-port", "0"],
+            [sys.executable, "-m", "rtep.commands.run", "--rate", "100", "--users", "1000", "--broker-port", "0"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:

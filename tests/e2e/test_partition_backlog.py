@@ -25,8 +25,8 @@ from operators.detection import (
 )
 from operators.model import Event
 from operators.validation import Limits, check_message
-from rtep.embedded import free_port
-from rtep.settings import Settings
+from rtep.core.embedded import free_port
+from rtep.core.settings import Settings
 from tests.faults.support import kill9
 from tests.harness import Stack, read_topic, stop_processes, wait_until
 from tests.unit.session_oracle import reference_sessions

@@ -123,7 +123,7 @@ def _role(process: psutil.Process) -> str:
     """Which child of rtep run a process is, from its command line."""
     command = " ".join(process.cmdline())
     for marker, role in (
-        ("rtep.serve", "pipeline"),
+        ("rtep.commands.serve", "pipeline"),
         ("-m sim", "simulator"),
         (" broker ", "broker"),
     ):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from rtep.embedded import free_port
+from rtep.core.embedded import free_port
 from tests.harness import Stack, read_topic, scrape_metric, stop_processes, wait_until
 
 N = 8_000

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-from rtep.embedded import free_port
-from rtep.kafka_admin import ensure_topics
+from rtep.core.embedded import free_port
+from rtep.core.kafka_admin import ensure_topics
 from tests.harness import Stack, event_json, produce, scrape_metric, stop_process, wait_until
 
 USERS = int(os.environ.get("RTEP_TEST_STATE_USERS", "200000"))

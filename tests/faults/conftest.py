@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rtep.migrate import migrate
+from rtep.commands.migrate import migrate
 from tests.faults.support import HEAVY
 from tests.harness import Stack
 from tests.integration.private_servers import PrivatePostgres, private_postgres

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rtep.embedded import EmbeddedBroker
-from rtep.kafka_admin import ensure_topics
+from rtep.core.embedded import EmbeddedBroker
+from rtep.core.kafka_admin import ensure_topics
 from tests.faults.support import (
     assert_conservation,
     produce_messages,

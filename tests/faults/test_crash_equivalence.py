@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from rtep.embedded import free_port
-from rtep.kafka_admin import ensure_topics
+from rtep.core.embedded import free_port
+from rtep.core.kafka_admin import ensure_topics
 from tests.faults.support import (
     assert_conservation,
     heavy_variant,

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from rtep.dlq_replay import (
+from rtep.commands.dlq_replay import (
     DeadLetter,
     ReplayFilter,
     _produce,
@@ -15,8 +15,8 @@ from rtep.dlq_replay import (
     ids_from_topic,
     replay,
 )
-from rtep.dlq_replay import main as replay_main
-from rtep.settings import Settings
+from rtep.commands.dlq_replay import main as replay_main
+from rtep.core.settings import Settings
 from tests.faults.support import produce_messages
 from tests.faults.workload import Message
 from tests.harness import Stack, event_json, produce, read_topic, stop_process, wait_until
@@ -47,7 +47,7 @@ def test_replay_after_raising_the_size_limit(stack: Stack, monkeypatch) -> None:
 
     for key, value in stack.env(RTEP_MAX_EVENT_BYTES="200000").items():
         monkeypatch.setenv(key, value)
-    from rtep.settings import get_settings
+    from rtep.core.settings import get_settings
 
     get_settings.cache_clear()
     pipeline = stack.start_pipeline(RTEP_MAX_EVENT_BYTES="200000")
@@ -81,7 +81,7 @@ BIG = {"message.max.bytes": "20000000"}
 
 
 def settings_of(stack: Stack, **changes: Any) -> Settings:
-    """The stack's settings as an object (what ``python -m rtep.dlq_replay`` would read)."""
+    """The stack's settings as an object (what ``python -m rtep.commands.dlq_replay`` would read)."""
     return Settings(
         kafka_brokers=stack.brokers, database_url=stack.dsn,  # type: ignore[arg-type]
         events_topic=stack.topics["RTEP_EVENTS_TOPIC"], dlq_topic=stack.topics["RTEP_DLQ_TOPIC"],

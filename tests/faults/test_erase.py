@@ -11,8 +11,8 @@ import orjson
 import pytest
 import redis
 
-from rtep.erase import main as erase_main
-from rtep.settings import get_settings
+from rtep.commands.erase import main as erase_main
+from rtep.core.settings import get_settings
 from tests.faults.support import kill9, produce_messages, record_figures
 from tests.faults.workload import BASE, VALID, Message
 from tests.harness import REDIS_URL, Stack, event_json, stop_process, wait_until
@@ -34,7 +34,7 @@ def message(user: str, seconds: float, kind: str = "page_view", **payload: objec
 
 @pytest.fixture
 def settings_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The stack's environment for the in-process ``rtep.erase`` command."""
+    """The stack's environment for the in-process ``rtep.commands.erase`` command."""
     for key, value in stack.env().items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
@@ -79,7 +79,7 @@ def victim_traces(stack: Stack, client: redis.Redis, sessions: list[str]) -> dic
 def test_an_erased_user_never_comes_back(stack: Stack, settings_env: None) -> None:
     """Scenario: a user (id with CR, LF and ``*``) has an open session, a failed-login burst
     alert, a rejected message carrying their userId and Redis keys; more of their events are
-    sent just before the erase request (queued writes); then ``rtep.erase`` runs, other users'
+    sent just before the erase request (queued writes); then ``rtep.commands.erase`` runs, other users'
     events move event time past the session gap (the sessionizer would close and write the
     session), the dataflow is killed with SIGKILL and restarted on its recovery store (snapshots
     every 30 s: the replay re-reads the user's events and the erase request).

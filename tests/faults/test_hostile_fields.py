@@ -11,7 +11,7 @@ import orjson
 import psycopg
 import redis
 
-from rtep.embedded import free_port
+from rtep.core.embedded import free_port
 from tests.faults.support import metric, produce_messages, record_figures
 from tests.faults.workload import BASE, STEP, VALID, Message, build_workload
 from tests.harness import REDIS_URL, Stack, read_topic, stop_process, wait_until

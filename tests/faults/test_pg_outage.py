@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from rtep.embedded import free_port
+from rtep.core.embedded import free_port
 from tests.faults.support import (
     assert_conservation,
     counts,

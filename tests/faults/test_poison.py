@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from rtep.embedded import free_port
+from rtep.core.embedded import free_port
 from tests.faults.poison import TEN_MB, Poison, corpus
 from tests.faults.support import (
     assert_conservation,

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import redis
 
-from rtep.embedded import free_port
+from rtep.core.embedded import free_port
 from tests.faults.support import (
     assert_conservation,
     assert_redis_caught_up,

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from rtep.embedded import free_port
+from rtep.core.embedded import free_port
 from tests.harness import wait_until
 
 

@@ -7,8 +7,8 @@ import psycopg
 import pytest
 import redis
 
-from rtep.erase import erase_user
-from rtep.settings import Settings
+from rtep.commands.erase import erase_user
+from rtep.core.settings import Settings
 from tests.harness import REDIS_URL
 
 ROWS = """

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from operators.model import Reason
-from rtep.embedded import EmbeddedBroker
-from rtep.kafka_admin import ensure_topics, read_to_end
+from rtep.core.embedded import EmbeddedBroker
+from rtep.core.kafka_admin import ensure_topics, read_to_end
 from sinks.codec import alert_document
 from sinks.kafka import AlertsTopicSink, DlqSink, KafkaTopicPartition, dlq_message
 from sinks.retry import BackendUnavailable, RetryPolicy

@@ -11,9 +11,9 @@ import pytest
 from confluent_kafka import Message
 
 from operators.state import InputProgress
-from rtep.embedded import EmbeddedBroker
-from rtep.kafka_admin import ensure_topics
-from rtep.kafka_source import LeanKafkaSource, LeanPartition, PartitionState
+from rtep.core.embedded import EmbeddedBroker
+from rtep.core.kafka_admin import ensure_topics
+from sources.kafka import LeanKafkaSource, LeanPartition, PartitionState
 from tests.harness import produce
 
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
-from rtep.migrate import migrate
+from rtep.commands.migrate import migrate
 from sinks.postgres import EventsSink
 from sinks.retry import BackendUnavailable, RetryPolicy
 from tests.harness import wait_until

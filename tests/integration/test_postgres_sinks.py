@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from operators.model import Reason
 from operators.rollups import RollupRow
-from rtep.embedded import EmbeddedBroker
+from rtep.core.embedded import EmbeddedBroker
 from sinks.codec import safe_inet
 from sinks.postgres import (
     AlertsSink,

@@ -19,7 +19,7 @@ RECORDS = {SessionsSink: Session, AlertsSink: Alert, RollupSink: RollupRow}
 """Sinks whose rows are a record's fields, one column each, in order."""
 DATABASE_OWNED = {
     "events": {"stored_at"},  # set by PostgreSQL when the row is written
-    "rejected_events": {"id", "replayed_at", "replay_count"},  # identity; set by rtep.dlq_replay
+    "rejected_events": {"id", "replayed_at", "replay_count"},  # identity; set by rtep.commands.dlq_replay
     "sessions": set(),
     "alerts": set(),
     "event_counts_minute": set(),

@@ -11,7 +11,7 @@ import redis
 from prometheus_client import REGISTRY
 
 from operators.rollups import RollupRow
-from rtep.embedded import EmbeddedBroker, free_port
+from rtep.core.embedded import EmbeddedBroker, free_port
 from sinks.codec import alert_document
 from sinks.postgres import StoreRejects
 from sinks.redis_sink import RedisSink, RedisWriter

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka.admin import AdminClient
 
-from rtep.embedded import EmbeddedBroker
+from rtep.core.embedded import EmbeddedBroker
 from tests.harness import ROOT, read_topic, wait_until
 
 N = 5000

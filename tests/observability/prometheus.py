@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from rtep.embedded import free_port
+from rtep.core.embedded import free_port
 from tests.harness import wait_until
 from tests.observability.artifacts import PROMETHEUS_DIR, load_yaml
 

@@ -1,6 +1,6 @@
 """Every dashboard and alert query against a real Prometheus scraping a real pipeline run.
 
-Scenario: the pipeline (``python -m rtep.serve``) consumes a simulator run with attacks and malformed
+Scenario: the pipeline (``python -m rtep.commands.serve``) consumes a simulator run with attacks and malformed
 events while a real Prometheus (apt binary, 1 s scrapes, the production recording rules) scrapes its
 /metrics; a second, short run has no attacks.
 We expect: every PromQL query of every panel, recording rule and alert rule returns data; the
@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from rtep.embedded import EmbeddedBroker, free_port
+from rtep.core.embedded import EmbeddedBroker, free_port
 from tests.harness import (
     Stack,
     fresh_database,

@@ -1,4 +1,4 @@
-"""Render ``docs/configuration.md``: one table row per field of ``rtep.settings.Settings``.
+"""Render ``docs/configuration.md``: one table row per field of ``rtep.core.settings.Settings``.
 
 Regenerate after changing the settings: ``.venv/bin/python -m tests.ops.configuration_doc``.
 A test fails while the committed file differs from this rendering.
@@ -13,20 +13,20 @@ import annotated_types
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from rtep.settings import Settings, env_name
+from rtep.core.settings import Settings, env_name
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 HEADER = """# Configuration
 
 Every setting of rtep is an environment variable, read once per process by
-`rtep.settings.get_settings()` (pydantic-settings). Defaults work on a development machine
+`rtep.core.settings.get_settings()` (pydantic-settings). Defaults work on a development machine
 (PostgreSQL, Redis and Kafka on 127.0.0.1). Variables marked *secret* are never logged.
 
 In the container image `RTEP_METRICS_HOST=0.0.0.0` and `RTEP_RECOVERY_DIR=/var/lib/rtep/recovery`
 (a volume); `ops/compose.yaml` sets the broker, database and Redis URLs from `ops/.env`.
 
-<!-- Generated from rtep/settings.py by `.venv/bin/python -m tests.ops.configuration_doc`; do not edit. -->
+<!-- Generated from rtep/core/settings.py by `.venv/bin/python -m tests.ops.configuration_doc`; do not edit. -->
 
 | Variable | Type | Default | Bounds | Description |
 |---|---|---|---|---|

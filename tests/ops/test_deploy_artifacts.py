@@ -19,8 +19,8 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from rtep import migrate
-from rtep.settings import Settings
+from rtep.commands import migrate
+from rtep.core.settings import Settings
 from tests.ops import configuration_doc
 from tests.ops.terraform_model import TERRAFORM, instance
 from tests.ops.validators import (
@@ -120,7 +120,7 @@ def test_final_stage_runs_as_non_root_with_a_healthcheck() -> None:
     users = re.findall(r"(?m)^USER (\S+)", final)
     assert users and users[-1] == "10001:10001"
     assert re.search(r"(?m)^HEALTHCHECK .*\n?.*/metrics", final)
-    assert re.search(r'(?m)^CMD \["python", "-m", "rtep.serve"\]', final)
+    assert re.search(r'(?m)^CMD \["python", "-m", "rtep.commands.serve"\]', final)
     assert re.search(r"(?m)^VOLUME .*/var/lib/rtep/recovery", final)
     installs = re.findall(r"(?m)^RUN .*pip install.*$", DOCKERFILE.read_text())
     assert installs and all("[" not in line for line in installs), "no extras (dev) in the image"
@@ -136,8 +136,8 @@ def test_image_contains_every_package_and_the_migrations() -> None:
     assert packages <= copied, packages - copied
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
     assert {f"!{name}/" for name in packages | {"sql"}} <= set(ignore)
-    # rtep.migrate finds sql/ beside the installed rtep package: site-packages/sql in the image.
-    assert Path(migrate.__file__).resolve().parent.parent / "sql" == migrate.SQL_DIR
+    # rtep.commands.migrate finds sql/ beside the installed rtep package: site-packages/sql in the image.
+    assert Path(migrate.__file__).resolve().parents[2] / "sql" == migrate.SQL_DIR
     assert re.search(r"(?m)^COPY sql/ /opt/venv/lib/python3\.12/site-packages/sql/$", dockerfile)
 
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from psycopg import errors
 
-from rtep.migrate import migrate, migration_files
+from rtep.commands.migrate import migrate, migration_files
 from tests.harness import fresh_database
 from tests.integration.private_servers import private_postgres
 from tests.ops.terraform_model import TERRAFORM, github_subject, instance

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from rtep.embedded import free_port
+from rtep.core.embedded import free_port
 from tests.harness import ROOT
 
 

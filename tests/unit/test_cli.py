@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rtep.cli import COMMANDS, main
-from rtep.settings import Settings, env_name
+from rtep.commands.cli import COMMANDS, main
+from rtep.core.settings import Settings, env_name
 from tests.harness import ROOT
 
 RTEP_SCRIPT = Path(sys.executable).parent / "rtep"
@@ -69,7 +69,7 @@ def test_an_unknown_command_fails_naming_the_choices(capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.parametrize(
-    "module", ["rtep.run", "rtep.serve", "rtep.migrate", "rtep.dlq_replay", "sim", "sim.score"]
+    "module", ["rtep.commands.run", "rtep.commands.serve", "rtep.commands.migrate", "rtep.commands.dlq_replay", "sim", "sim.score"]
 )
 def test_module_entry_points_keep_their_own_name(module: str) -> None:
     result = subprocess.run(

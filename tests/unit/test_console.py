@@ -8,8 +8,17 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from rich.console import Console
 
-from rtep import metrics
-from rtep.console import AlertRow, Rates, Sample, Screen, View, parse_metrics, plain_line, render
+from rtep.commands.console import (
+    AlertRow,
+    Rates,
+    Sample,
+    Screen,
+    View,
+    parse_metrics,
+    plain_line,
+    render,
+)
+from rtep.core import metrics
 
 
 def _page() -> str:

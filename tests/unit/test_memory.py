@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from rtep.memory import _malloc_trim, start_heap_trimmer
+from rtep.core.memory import _malloc_trim, start_heap_trimmer
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
-from rtep.metrics import observe_ages
+from rtep.core.metrics import observe_ages
 
 BUCKETS = (0.005, 0.1, 1.0, 5.0, 60.0)
 NOW = 1_764_000_000.123456  # epoch seconds, as the events sink passes its commit time

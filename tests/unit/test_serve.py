@@ -1,11 +1,11 @@
-"""rtep.serve: multi-process runs get one metrics port per process."""
+"""rtep.commands.serve: multi-process runs get one metrics port per process."""
 
 from __future__ import annotations
 
 import pytest
 
-from rtep.serve import offset_metrics_port, process_id
-from rtep.settings import Settings, get_settings
+from rtep.commands.serve import offset_metrics_port, process_id
+from rtep.core.settings import Settings, get_settings
 
 
 @pytest.mark.parametrize(

@@ -131,7 +131,7 @@ class Steps:
         self.merged: list[Any] = []
 
     def run(self, batch: list[bytes], offset: int, now: datetime, at_end: bool) -> None:
-        """One poll of the partition, then the merges, as ``rtep.kafka_source`` and the flow do."""
+        """One poll of the partition, then the merges, as ``sources.kafka`` and the flow do."""
         if batch:
             self.progress.caught_up_since = None
         messages: list[Any] = [FakeMessage(v, 0, offset + i) for i, v in enumerate(batch)]
@@ -148,7 +148,7 @@ class Steps:
 
     def snapshots(self, offset: int) -> dict[str, Any]:
         """What Bytewax holds per step at a snapshot (the partition's with its next offset)."""
-        from rtep.kafka_source import PartitionState
+        from sources.kafka import PartitionState
 
         return {
             "kafka_in": PartitionState(offset, self.stage.snapshot()),

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from rtep.settings import get_settings
+from rtep.core.settings import get_settings
 
 
 class _JsonFormatter(logging.Formatter):

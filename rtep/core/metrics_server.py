@@ -9,12 +9,12 @@ from pathlib import Path
 from prometheus_client import REGISTRY, start_http_server
 
 from rtep import __version__
-from rtep.logs import get_logger
-from rtep.metrics import BUILD_INFO, ConsumerLagCollector
-from rtep.settings import Settings
+from rtep.core.logs import get_logger
+from rtep.core.metrics import BUILD_INFO, ConsumerLagCollector
+from rtep.core.settings import Settings
 
-log = get_logger("rtep.metrics")
-_ROOT = Path(__file__).resolve().parent.parent
+log = get_logger("rtep.core.metrics")
+_ROOT = Path(__file__).resolve().parents[2]
 _registered = False
 
 

@@ -1,6 +1,6 @@
 """Apply pending ``sql/NNN_*.sql`` migrations, once each, recording them in ``rtep.schema_migrations``.
 
-Run as ``python -m rtep.migrate`` (``make migrate``). Idempotent: a second run applies nothing.
+Run as ``python -m rtep.commands.migrate`` (``make migrate``). Idempotent: a second run applies nothing.
 Concurrent runners serialise on an advisory lock.
 """
 
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import psycopg
 
-from rtep.cli import command_parser
-from rtep.logs import get_logger
-from rtep.settings import get_settings, settings_help
+from rtep.commands.cli import command_parser
+from rtep.core.logs import get_logger
+from rtep.core.settings import get_settings, settings_help
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _LOCK_ID = 0x7274_6570  # "rtep"
-log = get_logger("rtep.migrate")
+log = get_logger("rtep.commands.migrate")
 
 
 def migration_files(sql_dir: Path = SQL_DIR) -> list[tuple[int, Path]]:
@@ -67,7 +67,7 @@ def migrate(dsn: str, sql_dir: Path = SQL_DIR) -> list[int]:
     return applied_now
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m rtep.migrate") -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m rtep.commands.migrate") -> int:
     """Entry point of ``make migrate`` and ``rtep migrate``."""
     command_parser(
         prog,

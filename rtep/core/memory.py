@@ -17,9 +17,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from rtep.logs import get_logger
+from rtep.core.logs import get_logger
 
-log = get_logger("rtep.memory")
+log = get_logger("rtep.core.memory")
 TRIM_INTERVAL_SECONDS = 5.0
 
 

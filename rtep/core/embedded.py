@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from types import TracebackType
 
-from rtep.kafka_admin import wait_for_broker
+from rtep.core.kafka_admin import wait_for_broker
 
 
 def free_port() -> int:

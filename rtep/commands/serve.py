@@ -1,6 +1,6 @@
 """Run the pipeline the way production does: migrate, prepare recovery, then run the dataflow.
 
-``python -m rtep.serve [extra bytewax.run args, e.g. -w 2]``. Recovery is always on: it is what
+``python -m rtep.commands.serve [extra bytewax.run args, e.g. -w 2]``. Recovery is always on: it is what
 carries the Kafka offsets (bytewax commits nothing to Kafka), so a restart resumes where the last
 snapshot left off instead of re-reading the topic.
 """
@@ -17,13 +17,13 @@ from pathlib import Path
 import psycopg
 from bytewax.recovery import init_db_dir
 
-from rtep.cli import command_parser
-from rtep.kafka_admin import ensure_topics, wait_for_broker
-from rtep.logs import get_logger
-from rtep.migrate import migrate
-from rtep.settings import Settings, get_settings, settings_help
+from rtep.commands.cli import command_parser
+from rtep.commands.migrate import migrate
+from rtep.core.kafka_admin import ensure_topics, wait_for_broker
+from rtep.core.logs import get_logger
+from rtep.core.settings import Settings, get_settings, settings_help
 
-log = get_logger("rtep.serve")
+log = get_logger("rtep.commands.serve")
 
 
 def prepare_recovery(settings: Settings, index: int = 0) -> Path:
@@ -72,7 +72,7 @@ def dataflow_argv(settings: Settings, recovery_dir: Path, extra: list[str]) -> l
     ]
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m rtep.serve") -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m rtep.commands.serve") -> int:
     """Prepare everything the dataflow needs, then replace this process with it."""
     argv = sys.argv[1:] if argv is None else argv
     if "-h" in argv or "--help" in argv:

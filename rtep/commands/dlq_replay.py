@@ -1,4 +1,4 @@
-"""Re-ingest dead letters into the events topic after a fix (``python -m rtep.dlq_replay``).
+"""Re-ingest dead letters into the events topic after a fix (``python -m rtep.commands.dlq_replay``).
 
 What is replayed is always a row of ``rtep.rejected_events``, selected by reason and time
 (default) or by the letters found on the DLQ topic (``--from-topic``, filtered by the letters'
@@ -39,12 +39,12 @@ from typing import Any
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 
-from rtep.cli import command_parser
-from rtep.kafka_admin import iter_to_end
-from rtep.logs import get_logger
-from rtep.settings import Settings, get_settings, settings_help
+from rtep.commands.cli import command_parser
+from rtep.core.kafka_admin import iter_to_end
+from rtep.core.logs import get_logger
+from rtep.core.settings import Settings, get_settings, settings_help
 
-log = get_logger("rtep.dlq_replay")
+log = get_logger("rtep.commands.dlq_replay")
 Coordinates = tuple[str, int, int]
 
 
@@ -220,7 +220,7 @@ def _matches(headers: dict[str, str], flt: ReplayFilter, ts_ms: int) -> bool:
     return not (flt.until and stamp >= flt.until.timestamp())
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m rtep.dlq_replay") -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m rtep.commands.dlq_replay") -> int:
     """CLI: select dead letters, replay them, report counts."""
     parser = command_parser(
         prog,

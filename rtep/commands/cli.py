@@ -15,9 +15,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtep.settings import settings_help
+from rtep.core.settings import settings_help
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -31,17 +31,17 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "run": Command(
-        "rtep.run",
+        "rtep.commands.run",
         "everything locally with a live console: simulator -> broker -> dataflow -> stores",
     ),
     "serve": Command(
-        "rtep.serve", "the dataflow as production runs it (migrate, topics, recovery, run)"
+        "rtep.commands.serve", "the dataflow as production runs it (migrate, topics, recovery, run)"
     ),
-    "migrate": Command("rtep.migrate", "apply pending sql/ migrations (idempotent)"),
+    "migrate": Command("rtep.commands.migrate", "apply pending sql/ migrations (idempotent)"),
     "sim": Command("sim.__main__", "simulated user activity, with labelled attacks, into Kafka"),
     "score": Command("sim.score", "precision, recall and latency of the alerts against sim labels"),
-    "replay-dlq": Command("rtep.dlq_replay", "re-ingest dead letters once their cause is fixed"),
-    "erase": Command("rtep.erase", "delete one user's rows and Redis keys (GDPR erasure)"),
+    "replay-dlq": Command("rtep.commands.dlq_replay", "re-ingest dead letters once their cause is fixed"),
+    "erase": Command("rtep.commands.erase", "delete one user's rows and Redis keys (GDPR erasure)"),
     "bench": Command(
         "bench.__main__", "benchmark rtep against a raw consumer and a peer", needs_checkout=True
     ),

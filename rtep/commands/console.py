@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from rtep import metrics
+from rtep.core import metrics
 from sinks.postgres import EVENTS
 
 LATEST_ALERTS = 5
@@ -45,7 +45,7 @@ class Sample:
 
 
 def parse_metrics(text: str, at: float) -> Sample:
-    """The console's numbers from a /metrics page (metric names come from rtep.metrics)."""
+    """The console's numbers from a /metrics page (metric names come from rtep.core.metrics)."""
     consumed_total = f"{metrics.EVENTS_CONSUMED._name}_total"
     stored_total = f"{metrics.EVENTS_STORED._name}_total"
     rejected_total = f"{metrics.EVENTS_REJECTED._name}_total"

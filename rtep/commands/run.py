@@ -3,7 +3,7 @@
 simulator → Kafka (embedded Tansu broker unless RTEP_KAFKA_BROKERS is set) → dataflow →
 PostgreSQL / Redis, with /metrics served (and a local Prometheus when its binary is installed).
 Creates the database if missing, prints where to look, keeps a live console of what the pipeline
-does (rtep/console.py) while every process logs to .run/*.log, and on Ctrl-C stops each child in
+does (rtep/commands/console.py) while every process logs to .run/*.log, and on Ctrl-C stops each child in
 order and says how it stopped.
 """
 
@@ -30,16 +30,16 @@ import psycopg
 import redis
 from psycopg import sql
 
-from rtep.cli import command_parser
-from rtep.console import LATEST_ALERTS, AlertRow, Rates, Screen, View, scrape
-from rtep.embedded import EmbeddedBroker, free_port
-from rtep.logs import get_logger, log_to_file
-from rtep.migrate import migrate
-from rtep.settings import get_settings, settings_help
+from rtep.commands.cli import command_parser
+from rtep.commands.console import LATEST_ALERTS, AlertRow, Rates, Screen, View, scrape
+from rtep.commands.migrate import migrate
+from rtep.core.embedded import EmbeddedBroker, free_port
+from rtep.core.logs import get_logger, log_to_file
+from rtep.core.settings import get_settings, settings_help
 from sim.attacks import MARGIN as ATTACK_FREE_LEAD
 
-log = get_logger("rtep.run")
-ROOT = Path(__file__).resolve().parent.parent
+log = get_logger("rtep.commands.run")
+ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = ROOT / ".run"
 
 
@@ -325,7 +325,7 @@ def run(
             screen.say(f"rtep run: embedded broker on {broker.bootstrap} (memory only)")
             # a fresh broker has no topics: stale offsets in an old recovery store would skip data
             shutil.rmtree(env["RTEP_RECOVERY_DIR"], ignore_errors=True)
-        pipeline = _spawn("pipeline", ["-m", "rtep.serve"], env, stack, stops)
+        pipeline = _spawn("pipeline", ["-m", "rtep.commands.serve"], env, stack, stops)
         # The simulator's timeline starts ATTACK_FREE_LEAD back (sent at once, then real time):
         # its chunks hold no attack in their first minutes, and a newcomer should see one now.
         lead = (datetime.now(UTC) - timedelta(seconds=ATTACK_FREE_LEAD)).isoformat()
@@ -385,7 +385,7 @@ def where_to_look(dsn: str, metrics_port: int, prometheus: str | None, prefix: s
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m rtep.run") -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m rtep.commands.run") -> int:
     """Entry point of ``make run`` and ``rtep run``."""
     parser = command_parser(
         prog,

@@ -1,7 +1,7 @@
-"""GDPR erasure of one user: ``python -m rtep.erase --user USER_ID``.
+"""GDPR erasure of one user: ``python -m rtep.commands.erase --user USER_ID``.
 
 Two steps. First an **erase request** is produced into the events topic with the user's key
-(header ``rtep.erase``), so it sits after every event of the user already sent, in the same
+(header ``rtep.commands.erase``), so it sits after every event of the user already sent, in the same
 partition: the running dataflow forgets the user in every stateful step when it reaches it (an
 open session is dropped, not closed and written later), and each sink deletes the user's rows and
 keys in the order of its own queue (a write queued before it cannot land after it). A crash replay
@@ -24,12 +24,12 @@ import redis
 from confluent_kafka import Producer
 
 from operators.erasure import ERASE_HEADER
-from rtep.cli import command_parser
-from rtep.logs import get_logger
-from rtep.settings import Settings, get_settings, settings_help
+from rtep.commands.cli import command_parser
+from rtep.core.logs import get_logger
+from rtep.core.settings import Settings, get_settings, settings_help
 from sinks.postgres import ERASE_REJECTED, carrying_user_id
 
-log = get_logger("rtep.erase")
+log = get_logger("rtep.commands.erase")
 
 
 def request_erasure(settings: Settings, user_id: str) -> None:
@@ -88,7 +88,7 @@ def erase_user(settings: Settings, user_id: str) -> dict[str, int]:
     }
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m rtep.erase") -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m rtep.commands.erase") -> int:
     """CLI entry point."""
     parser = command_parser(
         prog,

@@ -1,0 +1,1 @@
+"""The entry points: the ``rtep`` command and its subcommands (``rtep.commands.cli``)."""

@@ -5,7 +5,8 @@ snapshot Bytewax would hold at the cut and what the steps produced after it; the
 restores those snapshots in the current code, runs the same continuation and compares.
 The traffic gives every stateful operator state to carry across the cut: open sessions,
 remembered event ids, failed-login windows, an open burst before its successful login, a device
-history, a rate window, credential stuffing held for event-time order, partial rollups.
+history, a rate window, failed logins held for event-time order (the other partition lags),
+partial rollups.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from operators.detection import (
 from operators.ordering import InEventTimeOrder
 from operators.rollups import RollupMerge, RollupParams
 from operators.sessions import SessionParams
-from operators.state import InputProgress, MergedClock
+from operators.state import InputProgress, MergedClock, PartitionMark
 from operators.validation import Limits
 from tests.unit.factories import FakeMessage
 
@@ -40,6 +41,7 @@ WALL = BASE + timedelta(days=1)  # the wall clock starts after every event time
 LATENESS = timedelta(seconds=30)
 IDLE = timedelta(seconds=10)
 PARTITION = "0-activity"
+OTHER = "1-activity"  # a second partition, only seen through its marks: it lags at the cut
 STUFFING = CredentialStuffingParams(3, timedelta(seconds=300), LATENESS)
 PARAMS = StageParams(
     Limits(max_future_skew=timedelta(days=2)),
@@ -114,7 +116,8 @@ class Steps:
     def __init__(self, saved: dict[str, Any] | None = None) -> None:
         self.progress = InputProgress()
         stage_state = None if saved is None else saved["kafka_in"].work
-        self.stage = PartitionStage(PARAMS, PARTITION, 1, self.progress, stage_state)
+        self.stage = PartitionStage(PARAMS, PARTITION, 2, self.progress, stage_state)
+        self.other = PartitionMark(OTHER, BASE + timedelta(seconds=35), None, 2)
         clocks = [MergedClock(LATENESS, IDLE) for _ in range(2)]
         if saved is None:
             self.stuffing = InEventTimeOrder(CredentialStuffing(STUFFING), clocks[0])
@@ -138,6 +141,7 @@ class Steps:
         for out in self.stage.process(messages, now):
             self.outputs.append(out)
             for logic in (self.stuffing, self.rollups):
+                logic.clock.update(self.other)
                 logic.clock.update(out.mark)
             self.stuffing.take(out.partition, out.failed_logins)
             self.rollups.take(out.partition, out.rollups)
@@ -172,6 +176,7 @@ def second_half(steps: Steps, offset: int) -> dict[str, list[dict[str, Any]]]:
     steps.outputs.clear()
     steps.merged.clear()
     start = WALL + timedelta(seconds=5)
+    steps.other = PartitionMark(OTHER, BASE + timedelta(seconds=250), start, 2)
     steps.run(after[:4], offset, start, at_end=False)
     steps.run(after[4:], offset + 4, start + timedelta(seconds=1), at_end=True)
     for minutes in (0, 1, 61, 62):  # caught up: wall time closes windows and sessions

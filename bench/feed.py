@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 
 from bench.checks import check
 from bench.validation import event_message, make_messages
-from operators.model import Event, Source
+from operators.records import Event, Source
 from operators.validation import Limits, validate_message
 from tests.harness import ROOT, read_topic
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from operators.model import Event
+from operators.records import Event
 from sinks.postgres import EVENTS, EventsSink
 from tests.harness import fresh_database
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from operators.model import Source
+from operators.records import Source
 from operators.validation import Limits, validate_message
 
 _TYPES = ("login", "page_view", "page_view", "button_click", "form_submit", "logout")

@@ -27,8 +27,8 @@ from dataflows.partition_stage import (
     stuffing_feeds,
 )
 from operators.detection import CredentialStuffing, CredentialStuffingParams
-from operators.model import Reason
 from operators.ordering import InEventTimeOrder
+from operators.records import Reason
 from operators.rollups import RollupMerge, RollupParams
 from operators.schemas import EVENT_TYPES
 from operators.state import MergedClock

@@ -20,7 +20,7 @@ from confluent_kafka import Message
 from operators.breaker import RejectionBreaker
 from operators.enrichment import enrich
 from operators.erasure import Erase, EraseDeadLetters, erase_request
-from operators.model import Event, Rejection, Replay, Source
+from operators.records import Event, Rejection, Replay, Source
 from operators.state import MergedClock, PartitionMark
 from operators.validation import Defect, Limits, check_message
 from rtep.core import metrics

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from operators.model import Event
-from operators.sessions import Session
+from operators.records import Event, Session
 from rtep.core import metrics
 
 _open_sessions: dict[int, int] = {}

@@ -26,7 +26,6 @@ from operators.dedup import Deduplicator, DedupParams
 from operators.detection import (
     AbnormalEventRate,
     AbnormalEventRateParams,
-    Alert,
     BruteForceSuccess,
     BruteForceSuccessParams,
     FailedLoginBurst,
@@ -35,9 +34,9 @@ from operators.detection import (
     NewDeviceLoginParams,
 )
 from operators.erasure import Erase, has_erasure, split_at_erasures
-from operators.model import EVENT_TS, Event, Rejection
-from operators.rollups import MinuteRollup, RollupParams, RollupRow
-from operators.sessions import Session, Sessionizer, SessionParams
+from operators.records import EVENT_TS, Alert, Event, Rejection, RollupRow, Session
+from operators.rollups import MinuteRollup, RollupParams
+from operators.sessions import Sessionizer, SessionParams
 from operators.state import InputProgress, PartitionMark, ShardClock
 from operators.validation import Limits
 

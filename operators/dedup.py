@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
-from operators.model import EVENT_TS, Event
+from operators.records import EVENT_TS, Event
 from operators.state import Clock, ClockSnapshot, ShardClock, minus
 
 if TYPE_CHECKING:

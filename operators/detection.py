@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from operators.model import EVENT_TS as _TS
-from operators.model import Event
+from operators.records import EVENT_TS as _TS
+from operators.records import Alert, Event
 from operators.state import (
     Clock,
     ClockSnapshot,
@@ -38,25 +38,6 @@ if TYPE_CHECKING:
 
 INFO, WARNING, CRITICAL = "info", "warning", "critical"
 DEFAULT_LATENESS = timedelta(seconds=60)
-
-
-@dataclass(slots=True)
-class Alert:
-    """One row of ``rtep.alerts`` (upserted by alert_id: an ongoing incident overwrites it).
-
-    A fresh copy per emission, read-only by convention (like ``Session``).
-    """
-
-    alert_id: str
-    rule: str
-    severity: str
-    subject_type: str
-    subject: str
-    window_start: datetime
-    window_end: datetime
-    event_count: int
-    details: dict[str, Any]
-    created_at: datetime
 
 
 def alert_id_for(rule: str, subject: str, first_event_id: str) -> str:

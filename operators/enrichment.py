@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from ua_parser import parse as parse_user_agent
 
-from operators.model import Event
+from operators.records import Event
 
 DEVICE_CLASSES = ("desktop", "mobile", "tablet", "bot", "other")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from operators.model import Event, Reason, Rejection, Source
+from operators.records import Event, Reason, Rejection, Source
 
 ERASE_HEADER = "rtep.commands.erase"
 """Header of an erase request on the events topic; its value is the userId (UTF-8)."""

@@ -15,8 +15,7 @@ import heapq
 from datetime import datetime, timedelta
 from typing import Protocol, Self
 
-from operators.detection import Alert
-from operators.model import Event
+from operators.records import Alert, Event
 from operators.state import Clock, ClockSnapshot, MergedClock
 
 RELEASE_TICK = timedelta(milliseconds=100)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Self
 
-from operators.model import EVENT_TS as _TS
-from operators.model import Event
+from operators.records import EVENT_TS as _TS
+from operators.records import Event, RollupRow
 from operators.state import Clock, ClockSnapshot, ExpiryQueue, MergedClock, ShardClock
 
 MINUTE = timedelta(minutes=1)
@@ -23,19 +23,6 @@ class RollupParams:
 
     retention: timedelta = timedelta(minutes=5)
     lateness: timedelta = timedelta(seconds=60)
-
-
-@dataclass(slots=True)
-class RollupRow:
-    """One row of ``rtep.event_counts_minute``: current totals, to overwrite (not add).
-
-    A fresh copy per emission, read-only by convention (like ``Session``).
-    """
-
-    minute: datetime
-    type: str
-    events: int
-    unique_users: int
 
 
 class MinuteRollup:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
-from operators.model import Event
+from operators.records import Event, Session
 from operators.state import MIN_TICK, Clock, ClockSnapshot, ExpiryQueue, ShardClock
 
 if TYPE_CHECKING:
@@ -49,29 +49,6 @@ class SessionParams:
             lateness=timedelta(seconds=settings.allowed_lateness_seconds),
             update_interval=timedelta(seconds=settings.session_update_interval_seconds),
         )
-
-
-@dataclass(slots=True)
-class Session:
-    """One row of ``rtep.sessions`` (upserted by session_id; ``ended_at`` None while open).
-
-    A fresh copy per emission that the operator never touches again: read-only by convention
-    (not ``frozen``: a frozen dataclass costs 6x more to build, and one is built per event or so).
-    """
-
-    session_id: str
-    user_id: str
-    started_at: datetime
-    last_event_at: datetime
-    ended_at: datetime | None
-    event_count: int
-    page_views: int
-    duration_seconds: float
-    entry_page: str | None
-    exit_page: str | None
-    device: str | None
-    ip: str | None
-    ended_by: str | None
 
 
 def session_id_for(user_id: str, started_at: datetime, first_event_id: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from operators.model import Event, Reason, Rejection, Replay, Source
+from operators.records import Event, Reason, Rejection, Replay, Source
 from operators.schemas import BOUNDED_FIELDS, EVENT_TYPES, LIMIT_SETTINGS, FieldLimits, wire_event
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

@@ -1,7 +1,7 @@
 """Encodings shared by the sinks: JSON text, safe ``inet`` values, the alert row as JSON.
 
-Sinks reach records by attribute name (the columns of the contract's tables), so the records of
-``operators`` (Event, Session, Alert, RollupRow) need no common base class.
+Sinks reach records by attribute name: the fields ``operators.records`` declares, which are the
+columns of the contract's tables.
 """
 
 from __future__ import annotations
@@ -14,18 +14,9 @@ from typing import Any
 
 import orjson
 
-ALERT_FIELDS = (
-    "alert_id",
-    "rule",
-    "severity",
-    "subject_type",
-    "subject",
-    "window_start",
-    "window_end",
-    "event_count",
-    "details",
-    "created_at",
-)
+from operators.records import Alert, columns
+
+ALERT_FIELDS = columns(Alert)
 
 
 def json_text(value: Any) -> str:

@@ -19,9 +19,8 @@ from typing import Any
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from operators.detection import Alert
 from operators.erasure import ERASURES
-from operators.model import Rejection
+from operators.records import Alert, Rejection
 from rtep.core.metrics import EVENTS_STORED, SINK_WRITE_SECONDS
 from sinks.codec import alert_json
 from sinks.retry import KAFKA, RetriableKafkaError, RetryPolicy

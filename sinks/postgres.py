@@ -37,7 +37,17 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from operators.erasure import has_erasure, split_at_erasures
-from operators.model import Event, Reason, Rejection, Source
+from operators.records import (
+    REJECTION_COLUMNS,
+    Alert,
+    Event,
+    Reason,
+    Rejection,
+    RollupRow,
+    Session,
+    Source,
+    columns,
+)
 from rtep.core.logs import get_logger
 from rtep.core.metrics import (
     EVENT_LATENCY,
@@ -525,35 +535,33 @@ def carrying_user_id(user_id: str) -> tuple[bytes, ...]:
 
 # --- events -----------------------------------------------------------------------------------
 
-_EVENT_COLUMNS = (
-    "event_id", "type", "ts", "user_id", "session_id", "ip", "device", "browser", "os",
-    "device_class", "page", "payload", "late", "received_at",
-)  # fmt: skip
+_EVENT_COLUMNS = columns(Event)
+_EVENT_ROW = attrgetter(*_EVENT_COLUMNS)
+_IP, _PAYLOAD = _EVENT_COLUMNS.index("ip"), _EVENT_COLUMNS.index("payload")
 
 
 def event_row(event: Event) -> Row:
     """An Event as an ``rtep.events`` row. An ``ip`` that ``inet`` would refuse is stored NULL;
     the original string stays in ``payload`` (added under ``ip`` if the payload lacks it)."""
+    row = list(_EVENT_ROW(event))
     ip = event.ip
     payload = event.payload
     if ip is not None and safe_inet(ip) is None:
         if payload.get("ip") != ip:
             payload = {**payload, "ip": ip}
-        ip = None
-    return (
-        event.event_id, event.type, event.ts, event.user_id, event.session_id, ip, event.device,
-        event.browser, event.os, event.device_class, event.page, json_text(payload), event.late,
-        event.received_at,
-    )  # fmt: skip
+        row[_IP] = None
+    row[_PAYLOAD] = json_text(payload)
+    return tuple(row)
 
 
 def event_document(row: Row) -> bytes:
     """An ``rtep.events`` row back as its wire JSON (what a refused event is dead-lettered with,
     so that ``rtep.commands.dlq_replay`` can re-ingest it once the cause is fixed)."""
-    payload = orjson.loads(row[11])
+    values = dict(zip(_EVENT_COLUMNS, row, strict=True))
+    payload = orjson.loads(values["payload"])
     envelope = payload.pop("_envelope", None) or {}
-    document = {"eventId": row[0], "type": row[1], "timestamp": row[2].isoformat(),
-                "payload": payload, **envelope}  # fmt: skip
+    document = {"eventId": values["event_id"], "type": values["type"],
+                "timestamp": values["ts"].isoformat(), "payload": payload, **envelope}  # fmt: skip
     return json_text(document).encode()
 
 
@@ -609,8 +617,7 @@ class RejectedSink(PostgresSink):
 
     spec = TableSpec(
         sink="rejected", table="rejected_events",
-        columns=("received_at", "reason", "detail", "raw", "source_topic", "source_partition",
-                 "source_offset", "replay_of", "replay_attempt"),
+        columns=REJECTION_COLUMNS,
         key=("source_topic", "source_partition", "source_offset"), row=rejected_row,
         erase=lambda user_id: (ERASE_REJECTED, carrying_user_id(user_id)),
     )  # fmt: skip
@@ -635,10 +642,7 @@ def _attribute_row(
     return row
 
 
-_SESSION_COLUMNS = (
-    "session_id", "user_id", "started_at", "last_event_at", "ended_at", "event_count",
-    "page_views", "duration_seconds", "entry_page", "exit_page", "device", "ip", "ended_by",
-)  # fmt: skip
+_SESSION_COLUMNS = columns(Session)
 
 
 class SessionsSink(PostgresSink):
@@ -656,10 +660,7 @@ class SessionsSink(PostgresSink):
     )  # fmt: skip
 
 
-_ALERT_COLUMNS = (
-    "alert_id", "rule", "severity", "subject_type", "subject", "window_start", "window_end",
-    "event_count", "details", "created_at",
-)  # fmt: skip
+_ALERT_COLUMNS = columns(Alert)
 
 
 class AlertsSink(PostgresSink):
@@ -676,7 +677,7 @@ class AlertsSink(PostgresSink):
     )  # fmt: skip
 
 
-_ROLLUP_COLUMNS = ("minute", "type", "events", "unique_users")
+_ROLLUP_COLUMNS = columns(RollupRow)
 
 
 class RollupSink(PostgresSink):

@@ -38,17 +38,25 @@ import itertools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from operators.detection import Alert
 from operators.erasure import Erase
-from operators.model import Event, Reason, Rejection, Source
-from operators.rollups import RollupRow
-from operators.sessions import Session
+from operators.records import (
+    USER_HASH,
+    Alert,
+    Event,
+    Reason,
+    RedisKeys,
+    Rejection,
+    RollupRow,
+    Session,
+    Source,
+)
 from rtep.core.logs import get_logger
 from rtep.core.metrics import EVENTS_STORED, SINK_ERRORS, SINK_WRITE_SECONDS
 from sinks.background import BackgroundSink
@@ -118,14 +126,13 @@ def _last_seen(ts: datetime) -> str:
     return ts.isoformat(timespec="microseconds")
 
 
-def _user_fields(event: Event) -> tuple[tuple[str, str | None], ...]:
+_USER_HASH_NAMES = tuple(USER_HASH)
+_USER_HASH_VALUES = attrgetter(*USER_HASH.values())
+
+
+def _user_fields(event: Event) -> zip[tuple[str, str | None]]:
     """The user-hash fields an event sets besides ``last_seen`` (None: the event lacks it)."""
-    return (
-        ("last_type", event.type),
-        ("last_page", event.page),
-        ("device", event.device),
-        ("session_id", event.session_id),
-    )
+    return zip(_USER_HASH_NAMES, _USER_HASH_VALUES(event), strict=True)
 
 
 class Ops:
@@ -272,7 +279,8 @@ class RedisWriter:
         self._users_script = self.client.register_script(_USERS_LUA)
         self._alert_script = self.client.register_script(_ALERT_LUA)
         self._erase_alerts_script = self.client.register_script(_ERASE_ALERTS_LUA)
-        self._count_key = config.prefix + "counts:{type}:{minute:%Y%m%d%H%M}"
+        self._keys = RedisKeys(config.prefix)
+        self._count_key = self._keys.counts
         self._pending = Ops()
         self._next_attempt = 0.0
         self._down_since: float | None = None
@@ -368,10 +376,9 @@ class RedisWriter:
         Returns the writes refused for their data (WRONGTYPE), which are not retried; raises
         the first error meaning Redis is unavailable (OOM, READONLY...), keeping every write
         pending."""
-        prefix = self.config.prefix
+        keys = self._keys
         ttl = self.key_ttl_seconds
-        active = prefix + "sessions:active"
-        recent = prefix + "alerts:recent"
+        active, recent = keys.sessions_active, keys.alerts_recent
         pipe = self.client.pipeline(transaction=False)
         commands: list[list[OpKey]] = []  # the ops each command of the pipeline writes
         user_ops: list[OpKey] = []
@@ -386,7 +393,7 @@ class RedisWriter:
             elif kind == "user":
                 stamp = _last_seen(value["last_seen"][0])
                 user_ops.append(op_key)
-                user_keys.append(f"{prefix}user:{ident}")
+                user_keys.append(keys.user(ident))
                 user_args += (len(value), stamp)
                 for field, (_, text) in value.items():
                     user_args += (field, stamp if text is None else text)
@@ -426,11 +433,11 @@ class RedisWriter:
     def _erase(self, pipe: Any, user: str, session_ids: tuple[str, ...]) -> list[list[OpKey]]:
         """Queue the deletion of a user's keys: their hash, their sessions in sessions:active,
         the recent alerts about them; returns the (empty) op lists of those commands."""
-        prefix = self.config.prefix
-        pipe.delete(f"{prefix}user:{user}")
+        keys = self._keys
+        pipe.delete(keys.user(user))
         if session_ids:
-            pipe.zrem(prefix + "sessions:active", *session_ids)
-        self._erase_alerts_script(keys=[prefix + "alerts:recent"], args=[user], client=pipe)
+            pipe.zrem(keys.sessions_active, *session_ids)
+        self._erase_alerts_script(keys=[keys.alerts_recent], args=[user], client=pipe)
         return [[], [], []] if session_ids else [[], []]
 
 

@@ -24,6 +24,7 @@ import redis
 from confluent_kafka import Producer
 
 from operators.erasure import ERASE_HEADER
+from operators.records import RedisKeys
 from rtep.commands.cli import command_parser
 from rtep.core.logs import get_logger
 from rtep.core.settings import Settings, get_settings, settings_help
@@ -63,11 +64,12 @@ def erase_user(settings: Settings, user_id: str) -> dict[str, int]:
         ).rowcount
         rejected = conn.execute(ERASE_REJECTED, carrying_user_id(user_id)).rowcount
     client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    layout = RedisKeys(settings.redis_prefix)
     try:
-        keys = client.delete(settings.redis_key("user", user_id))
+        keys = client.delete(layout.user(user_id))
         if sessions:
-            keys += client.zrem(settings.redis_key("sessions", "active"), *sessions)
-        recent_key = settings.redis_key("alerts", "recent")
+            keys += client.zrem(layout.sessions_active, *sessions)
+        recent_key = layout.alerts_recent
         removed = 0
         for raw in client.lrange(recent_key, 0, -1):
             try:

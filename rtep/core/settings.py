@@ -205,10 +205,6 @@ class Settings(BaseSettings):
             form_field_value=self.max_form_field_value_chars,
         )
 
-    def redis_key(self, *parts: str) -> str:
-        """Build a Redis key under the configured prefix (so tests can isolate keys)."""
-        return self.redis_prefix + ":".join(parts)
-
 
 def env_name(field: str) -> str:
     """The environment variable of a settings field (``RTEP_`` + upper-case name)."""

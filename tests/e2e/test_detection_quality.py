@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from operators.model import Event, Source
+from operators.records import Event, Source
 from operators.validation import Limits, validate_message
 from sim.score import main as score_main
 from tests.harness import Stack, read_topic, stop_process, wait_until

@@ -17,13 +17,12 @@ from typing import Any
 import pytest
 
 from operators.detection import (
-    Alert,
     CredentialStuffing,
     CredentialStuffingParams,
     FailedLoginBurst,
     FailedLoginBurstParams,
 )
-from operators.model import Event
+from operators.records import Alert, Event
 from operators.validation import Limits, check_message
 from rtep.core.embedded import free_port
 from rtep.core.settings import Settings

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from operators.model import Reason
+from operators.records import Reason
 from tests.harness import ROOT, fresh_database, redis_prefix, rtep_run_env, wait_until
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")

@@ -6,9 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from operators.detection import Alert
-from operators.model import Event, Reason, Rejection, Source
-from operators.sessions import Session
+from operators.records import Alert, Event, Reason, Rejection, Session, Source
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 

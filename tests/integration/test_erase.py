@@ -7,6 +7,7 @@ import psycopg
 import pytest
 import redis
 
+from operators.records import RedisKeys
 from rtep.commands.erase import erase_user
 from rtep.core.settings import Settings
 from tests.harness import REDIS_URL
@@ -36,10 +37,10 @@ def test_erase_user(database: str, rprefix: str, victim: str) -> None:
                 conn.execute(statement, {"u": user, "s": session, "raw": raw})  # type: ignore[call-overload]
     client = redis.Redis.from_url(REDIS_URL)
     for user, session in ((victim, "s-victim"), ("bob", "s-bob")):
-        client.hset(settings.redis_key("user", user), mapping={"last_type": "login"})
-        client.zadd(settings.redis_key("sessions", "active"), {session: 1.0})
+        client.hset(RedisKeys(settings.redis_prefix).user(user), mapping={"last_type": "login"})
+        client.zadd(RedisKeys(settings.redis_prefix).sessions_active, {session: 1.0})
         client.lpush(
-            settings.redis_key("alerts", "recent"),
+            RedisKeys(settings.redis_prefix).alerts_recent,
             orjson.dumps({"subject_type": "user", "subject": user, "rule": "failed_login_burst"}),
         )
 
@@ -62,11 +63,11 @@ def test_erase_user(database: str, rprefix: str, victim: str) -> None:
         ):
             users = {r[0] for r in conn.execute(f"SELECT {column} FROM rtep.{table}")}  # type: ignore[call-overload]
             assert users == {"bob"}, table
-    assert not client.exists(settings.redis_key("user", victim))
-    assert client.exists(settings.redis_key("user", "bob"))
-    assert client.zrange(settings.redis_key("sessions", "active"), 0, -1) == [b"s-bob"]
+    assert not client.exists(RedisKeys(settings.redis_prefix).user(victim))
+    assert client.exists(RedisKeys(settings.redis_prefix).user("bob"))
+    assert client.zrange(RedisKeys(settings.redis_prefix).sessions_active, 0, -1) == [b"s-bob"]
     recent = [
         orjson.loads(x)["subject"]
-        for x in client.lrange(settings.redis_key("alerts", "recent"), 0, -1)
+        for x in client.lrange(RedisKeys(settings.redis_prefix).alerts_recent, 0, -1)
     ]
     assert recent == ["bob"]

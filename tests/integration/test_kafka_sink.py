@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from operators.model import Reason
+from operators.records import Reason
 from rtep.core.embedded import EmbeddedBroker
 from rtep.core.kafka_admin import ensure_topics, read_to_end
 from sinks.codec import alert_document

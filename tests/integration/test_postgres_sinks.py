@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from operators.model import Reason
-from operators.rollups import RollupRow
+from operators.records import Reason, RollupRow
 from rtep.core.embedded import EmbeddedBroker
 from sinks.codec import safe_inet
 from sinks.postgres import (

@@ -8,14 +8,12 @@ import dataclasses
 import psycopg
 import pytest
 
-from operators.detection import Alert
-from operators.rollups import RollupRow
-from operators.sessions import Session
+from operators.records import Alert, Event, RollupRow, Session
 from sinks.codec import ALERT_FIELDS
 from sinks.postgres import AlertsSink, EventsSink, RejectedSink, RollupSink, SessionsSink
 
 SINKS = (EventsSink, RejectedSink, SessionsSink, AlertsSink, RollupSink)
-RECORDS = {SessionsSink: Session, AlertsSink: Alert, RollupSink: RollupRow}
+RECORDS = {EventsSink: Event, SessionsSink: Session, AlertsSink: Alert, RollupSink: RollupRow}
 """Sinks whose rows are a record's fields, one column each, in order."""
 DATABASE_OWNED = {
     "events": {"stored_at"},  # set by PostgreSQL when the row is written

@@ -10,7 +10,7 @@ import psycopg
 import redis
 from prometheus_client import REGISTRY
 
-from operators.rollups import RollupRow
+from operators.records import RollupRow
 from rtep.core.embedded import EmbeddedBroker, free_port
 from sinks.codec import alert_document
 from sinks.postgres import StoreRejects

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
-from operators.model import Event
+from operators.records import Event
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 """Event time zero of every test."""

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from operators.model import Event
+from operators.records import Event
 from operators.sessions import session_id_for
 
 

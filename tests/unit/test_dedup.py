@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.dedup import Deduplicator, DedupParams
-from operators.model import Event
+from operators.records import Event
 from tests.unit.factories import NOW, make_event
 
 LATER = NOW + timedelta(days=400)

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from operators.detection import (
     AbnormalEventRate,
     AbnormalEventRateParams,
-    Alert,
     BruteForceSuccess,
     BruteForceSuccessParams,
     CredentialStuffing,
@@ -21,7 +20,7 @@ from operators.detection import (
     NewDeviceLogin,
     NewDeviceLoginParams,
 )
-from operators.model import Event
+from operators.records import Alert, Event
 from tests.unit.factories import NOW, failed_login, login, make_event
 
 LATER = NOW + timedelta(days=400)

@@ -20,7 +20,7 @@ from operators.detection import (
     NewDeviceLogin,
     NewDeviceLoginParams,
 )
-from operators.model import Event
+from operators.records import Event
 from tests.unit.factories import NOW, make_event
 
 LATENESS = timedelta(seconds=5)

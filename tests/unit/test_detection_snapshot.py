@@ -24,7 +24,7 @@ from operators.detection import (
     FailedLoginBurst,
     FailedLoginBurstParams,
 )
-from operators.model import Event
+from operators.records import Event
 from operators.state import from_micros
 from tests.integration.factories import make_event
 

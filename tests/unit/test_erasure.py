@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from dataflows.partition_stage import PartitionStage, StageOutput
 from operators.erasure import ERASE_HEADER, Erase, split_at_erasures
-from operators.model import Event
+from operators.records import Event
 from operators.state import InputProgress
 from tests.harness import event_json
 from tests.unit.factories import FakeMessage, make_event

@@ -23,7 +23,6 @@ from operators.breaker import BreakerParams
 from operators.dedup import DedupParams
 from operators.detection import (
     AbnormalEventRateParams,
-    Alert,
     BruteForceSuccessParams,
     CredentialStuffing,
     CredentialStuffingParams,
@@ -31,10 +30,10 @@ from operators.detection import (
     FailedLoginBurstParams,
     NewDeviceLoginParams,
 )
-from operators.model import Event
 from operators.ordering import InEventTimeOrder
-from operators.rollups import RollupMerge, RollupParams, RollupRow
-from operators.sessions import Session, SessionParams
+from operators.records import Alert, Event, RollupRow, Session
+from operators.rollups import RollupMerge, RollupParams
+from operators.sessions import SessionParams
 from operators.state import InputProgress, MergedClock
 from operators.validation import Limits, check_message
 from tests.harness import event_json

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.model import Event
-from operators.rollups import MinuteRollup, RollupParams, RollupRow
+from operators.records import Event, RollupRow
+from operators.rollups import MinuteRollup, RollupParams
 from tests.unit.factories import NOW, make_event
 
 LATER = NOW + timedelta(days=400)

@@ -10,8 +10,8 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.model import Event
-from operators.sessions import Session, Sessionizer, SessionParams
+from operators.records import Event, Session
+from operators.sessions import Sessionizer, SessionParams
 from tests.unit.factories import NOW, make_event
 from tests.unit.session_oracle import reference_sessions
 

@@ -213,7 +213,7 @@ def test_every_malformed_message_is_rejected_for_its_labelled_reason() -> None:
         "operators.validation",
         reason="the lead's validator (operators.validation) is not there yet",
     )
-    from operators.model import Event, Rejection, Source
+    from operators.records import Event, Rejection, Source
 
     cfg = config(count=8000, shares=Shares(attack=0.02, malformed=0.1, duplicate=0.01))
     now = datetime.fromtimestamp(cfg.start + cfg.span, UTC)

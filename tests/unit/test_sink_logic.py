@@ -12,7 +12,7 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from operators.model import Reason
+from operators.records import Reason
 from sinks.kafka import dlq_message, fit
 from sinks.postgres import EVENTS, carrying_user_id
 from sinks.redis_sink import Ops

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.model import Event, Reason, Rejection, Source
+from operators.records import Event, Reason, Rejection, Source
 from operators.schemas import BOUNDED_FIELDS, EVENT_TYPES, LIMIT_SETTINGS, WIRE_EVENT, FieldLimits
 from operators.validation import Limits, validate_message
 

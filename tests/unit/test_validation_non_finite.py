@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from operators.model import Event, Reason, Rejection, Source
+from operators.records import Event, Reason, Rejection, Source
 from operators.validation import Limits, validate_message
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from operators.model import Event, Rejection, Source
+from operators.records import Event, Rejection, Source
 from operators.validation import Limits, validate_message
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """A user's erasure (GDPR), ordered with their events: ``Erase`` travels the flow like an event.
 
 ``python -m rtep.commands.erase --user ID`` produces an erase request into the events topic with the
-user's key (header ``rtep.commands.erase``), so it sits in the user's partition after every event of
+user's key (header ``rtep.erase``), so it sits in the user's partition after every event of
 theirs already sent. The validate step turns it into an ``Erase`` in the user's shard (and in
 the rejected stream); every stateful step forgets the user when it reaches it (``forget``) and
 passes it on; every sink deletes the user's rows and keys in the order of its own queue, so a
@@ -22,7 +22,7 @@ from typing import Any
 
 from operators.records import Event, Reason, Rejection, Source
 
-ERASE_HEADER = "rtep.commands.erase"
+ERASE_HEADER = "rtep.erase"
 """Header of an erase request on the events topic; its value is the userId (UTF-8)."""
 
 

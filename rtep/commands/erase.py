@@ -1,7 +1,7 @@
 """GDPR erasure of one user: ``python -m rtep.commands.erase --user USER_ID``.
 
 Two steps. First an **erase request** is produced into the events topic with the user's key
-(header ``rtep.commands.erase``), so it sits after every event of the user already sent, in the same
+(header ``rtep.erase``), so it sits after every event of the user already sent, in the same
 partition: the running dataflow forgets the user in every stateful step when it reaches it (an
 open session is dropped, not closed and written later), and each sink deletes the user's rows and
 keys in the order of its own queue (a write queued before it cannot land after it). A crash replay

@@ -6,48 +6,29 @@ Reads top to bottom like a wiring diagram; each step calls a named function or c
 
 from __future__ import annotations
 
-import gc
 from datetime import timedelta
 from functools import cache
-from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
 
-from dataflows.adapters import chunk_values, merge_builder
-from dataflows.observers import observe_alerts, observe_rollups
-from dataflows.partition_stage import (
-    RULES,
-    StageOutput,
-    StageParams,
-    chunk_of,
-    rollup_feed,
-    stage_factory,
-    stuffing_feeds,
+from dataflows.outputs import build_outputs
+from dataflows.partition_stage import RULES, StageOutput, StageParams, stage_factory
+from dataflows.steps import (
+    MergeTiming,
+    credential_stuffing,
+    read_partitions,
+    rollup_totals,
+    values,
 )
 from operators.detection import CredentialStuffing, CredentialStuffingParams
-from operators.ordering import InEventTimeOrder
 from operators.records import Reason
-from operators.rollups import RollupMerge, RollupParams
+from operators.rollups import RollupParams
 from operators.schemas import EVENT_TYPES
-from operators.state import MergedClock
 from rtep.core import metrics
-from rtep.core.memory import start_heap_trimmer
-from rtep.core.metrics_server import serve_metrics
+from rtep.core.process import prepare_process
 from rtep.core.settings import Settings, get_settings
-from sinks.kafka import AlertsTopicSink, DlqSink
-from sinks.postgres import (
-    AlertsSink,
-    EventsSink,
-    RejectedSink,
-    RollupSink,
-    SessionsSink,
-    StoreRejects,
-    Timeouts,
-)
-from sinks.redis_sink import RedisSink
-from sinks.retry import RetryPolicy
 from sources.kafka import LeanKafkaSource
 
 CONSUMER_DEFAULTS = {
@@ -61,9 +42,7 @@ CONSUMER_DEFAULTS = {
 
 def build_flow(settings: Settings) -> Dataflow:
     """Wire the whole pipeline from settings (tests build flows with their own settings)."""
-    dsn = settings.database_url.get_secret_value()
-    retry = RetryPolicy(max_retry_seconds=settings.sink_max_retry_seconds)
-    source = LeanKafkaSource(
+    source: LeanKafkaSource[StageOutput] = LeanKafkaSource(
         settings.kafka_brokers.split(","),
         [settings.events_topic],
         stage_factory(StageParams.from_settings(settings)),
@@ -72,143 +51,51 @@ def build_flow(settings: Settings) -> Dataflow:
         consumer_defaults=CONSUMER_DEFAULTS,
         batch_size=settings.kafka_batch_size,
     )
-    kafka_options: dict[str, Any] = {"retry": retry, "extra_config": settings.kafka_extra_config}
-    dlq_sink = DlqSink(settings.kafka_brokers, settings.dlq_topic, **kafka_options)
-    alerts_topic_sink = AlertsTopicSink(
-        settings.kafka_brokers, settings.alerts_topic, **kafka_options
-    )
-    # sink partitions named like the input's: each writes what its worker read (sinks/background)
-    background: dict[str, Any] = {
-        "parts": source.list_parts,
-        "max_pending": settings.sink_max_pending,
-    }
-    rejects = StoreRejects.from_settings(settings, dsn, retry)  # rows a store refuses (their data)
-    stores: dict[str, Any] = {**background, "timeouts": Timeouts.from_settings(settings)}
-    events_sink = EventsSink(dsn, retry, rejects=rejects, **stores)
-    rejected_sink = RejectedSink(dsn, retry, **stores)
-    sessions_sink = SessionsSink(dsn, retry, rejects=rejects, **stores)
-    alerts_sink = AlertsSink(dsn, retry, rejects=rejects, **stores)
-    rollup_sink = RollupSink(dsn, retry, rejects=rejects, **stores)
-    redis = RedisSink(
-        settings.redis_url.get_secret_value(),
-        prefix=settings.redis_prefix,
-        counts_ttl_seconds=settings.redis_counts_ttl_seconds,
-        recent_alerts_cap=settings.redis_recent_alerts,
-        write_interval_seconds=settings.redis_write_interval_ms / 1000,
-        key_ttl_seconds=settings.redis_key_ttl_seconds,
-        rejects=rejects,
-        **background,
-    )
+    out = build_outputs(settings, source.list_parts)
     lateness = timedelta(seconds=settings.allowed_lateness_seconds)
-    idle = timedelta(seconds=settings.partition_idle_seconds)
-
+    timing = MergeTiming(lateness, timedelta(seconds=settings.partition_idle_seconds))
     flow = Dataflow("rtep_activity")
-    # Per partition, where it is read: validate, dedup, sessionize, per-user rules, partial rollups
-    stage = op.input("kafka_in", flow, source)  # StageOutput: one per partition batch
-    # Chunks from here on: (key, [values]); the key is the input partition's name (or IP shard).
 
-    # --- rejected: dead-letter topic + rtep.rejected_events (original bytes, reason, source)
-    rejected = op.filter_map("rejected", stage, chunk_of(_rejections))  # (partition, [Rejection])
-    op.output("rejected_pg", rejected, rejected_sink)
-    op.output("dlq_out", op.flat_map("rejected_values", rejected, chunk_values), dlq_sink)
+    # per partition, where it is read: validate, dedup, sessionize, per-user rules, partial rollups
+    part = read_partitions(flow, source)
 
-    # --- stored: unique events with their session, session rows, per-user alerts
-    events = op.filter_map("events", stage, chunk_of(_events))  # (partition, [Event])
-    sessions = op.filter_map("sessions", stage, chunk_of(_sessions))  # (partition, [Session])
-    op.output("events_pg", events, events_sink)
-    op.output("sessions_pg", sessions, sessions_sink)
-    user_alerts = op.filter_map("user_alerts", stage, chunk_of(_alerts))  # (partition, [Alert])
+    # rejected: dead-letter topic + rtep.rejected_events (original bytes, reason, source)
+    op.output("rejected_pg", part.rejections, out.rejected)
+    op.output("dlq_out", values("rejected_values", part.rejections), out.dlq)
 
-    # --- where partitions meet: failed logins by IP, in event-time order across partitions
-    by_ip = op.flat_map("failed_logins_by_ip", stage, stuffing_feeds(settings.ip_shards))
-    # (IP shard, Feed(mark, [Event]))
-    stuffing_params = CredentialStuffingParams.from_settings(settings)
+    # stored: unique events with their session, session rows
+    op.output("events_pg", part.events, out.events)
+    op.output("sessions_pg", part.sessions, out.sessions)
 
-    def stuffing_logic(clock: MergedClock, saved: Any) -> InEventTimeOrder:
-        if saved is None:
-            return InEventTimeOrder(CredentialStuffing(stuffing_params), clock)
-        rule = CredentialStuffing.restore(saved[1], stuffing_params)
-        return InEventTimeOrder.restore(saved, rule, clock)
+    # where partitions meet: failed logins by IP in event-time order; rollup partials summed
+    stuffing = credential_stuffing(
+        part.stage, CredentialStuffingParams.from_settings(settings), settings.ip_shards, timing
+    )
+    alerts = op.merge("alerts", part.alerts, stuffing)
+    op.output("alerts_pg", alerts, out.alerts)
+    op.output("alerts_kafka", values("alert_values", alerts), out.alerts_topic)
+    retention = timedelta(seconds=settings.rollup_retention_seconds)
+    rollups = rollup_totals(part.stage, RollupParams(retention, lateness), timing)
+    op.output("rollups_pg", rollups, out.rollups)
 
-    stuffing = op.stateful_batch(
-        "stuffing_in_order", by_ip, merge_builder(stuffing_logic, lateness, idle, _observe_ordered)
-    )  # (IP shard, [Alert])
-    alerts = op.merge("alerts", user_alerts, stuffing)  # (key, [Alert])
-    op.output("alerts_pg", alerts, alerts_sink)
-    op.output("alerts_kafka", op.flat_map("alert_values", alerts, chunk_values), alerts_topic_sink)
-
-    # --- rollups: every partition's partial counts summed per (minute, type)
-    rollup_params = RollupParams(timedelta(seconds=settings.rollup_retention_seconds), lateness)
-
-    def rollup_logic(clock: MergedClock, saved: Any) -> RollupMerge:
-        if saved is None:
-            return RollupMerge(rollup_params, clock)
-        return RollupMerge.restore(saved, rollup_params, clock)
-
-    partials = op.filter_map("rollup_partials", stage, rollup_feed)  # ("rollups", Feed)
-    rollups = op.stateful_batch(
-        "rollup_totals", partials, merge_builder(rollup_logic, lateness, idle, observe_rollups)
-    )  # ("rollups", [RollupRow])
-    op.output("rollups_pg", rollups, rollup_sink)
-
-    # --- hot cache: one Redis pipeline per write for everything
-    hot = op.merge("hot", events, sessions, alerts, rollups)
-    op.output("redis", hot, redis)
+    # hot cache: one Redis pipeline per write for everything
+    op.output("redis", op.merge("hot", part.events, part.sessions, alerts, rollups), out.redis)
 
     metrics.zero_series(
         alert_rules=[(rule.RULE, rule.SEVERITY) for rule in (*RULES, CredentialStuffing)],
-        sinks=[
-            s.name
-            for s in (events_sink, rejected_sink, sessions_sink, alerts_sink, rollup_sink, redis)
-        ]
-        + [dlq_sink.sink, alerts_topic_sink.sink],
+        sinks=out.sink_names(),
         reasons=[reason.value for reason in Reason],
         event_types=EVENT_TYPES,
     )
     return flow
 
 
-def _rejections(out: StageOutput) -> list[Any]:
-    return out.rejections
-
-
-def _events(out: StageOutput) -> list[Any]:
-    return out.events
-
-
-def _sessions(out: StageOutput) -> list[Any]:
-    return out.sessions
-
-
-def _alerts(out: StageOutput) -> list[Any]:
-    return out.alerts
-
-
-def _observe_ordered(logic: InEventTimeOrder) -> None:
-    observe_alerts(logic.rule)
-
-
 @cache
 def _main_flow() -> Dataflow:
-    """The process's flow, set up for a long run (metrics server, heap trimmer, GC thresholds)."""
+    """The process's flow, built once the process is set up for a long run."""
     settings = get_settings()
-    serve_metrics(settings)
-    start_heap_trimmer()
-    gc.freeze()  # start-up objects leave the GC's scans: cheaper collections on the hot path
-    gc.set_threshold(*GC_THRESHOLDS)
+    prepare_process(settings)
     return build_flow(settings)
-
-
-GC_THRESHOLDS = (200_000, 50, 100)
-"""The cyclic GC's thresholds for the dataflow process (CPython's defaults: 700, 10, 10).
-
-Thousands of events are alive at any time (a Kafka batch is 5,000), so with the defaults every
-collection re-scans them and the sessions' state: 20-25 % of the pipeline's CPU in the benchmark
-(py-spy; 24k -> 29-32k events/s on a 300k backlog with these values). Garbage in reference cycles
-is still collected, only later (a full collection every 100 x 50 x 200,000 container allocations,
-minutes at full speed); reference counting frees everything else at once, as before.
-``make bench-rss`` checks that RSS stays flat.
-"""
 
 
 def __getattr__(name: str) -> Dataflow:

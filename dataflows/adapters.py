@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from bytewax.operators import StatefulBatchLogic
 from confluent_kafka import Message
@@ -29,16 +29,17 @@ from rtep.core.logs import get_logger
 log = get_logger("rtep.dataflow")
 In = TypeVar("In")
 Out = TypeVar("Out")
-Chunk = tuple[str, list[Any]]  # (key, values): one item per key per batch
+T = TypeVar("T")
+Chunk = tuple[str, list[T]]  # (key, values): one item per key per batch
 
 
 class BreakerTripped(RuntimeError):
     """Most of the input is being rejected: stop the flow instead of dead-lettering everything."""
 
 
-def chunked(pairs: Iterable[tuple[str, Any]]) -> list[Chunk]:
+def chunked(pairs: Iterable[tuple[str, T]]) -> list[Chunk[T]]:
     """Group ``(key, value)`` pairs into one non-empty chunk per key, in first-seen order."""
-    groups: dict[str, list[Any]] = {}
+    groups: dict[str, list[T]] = {}
     for key, value in pairs:
         group = groups.get(key)
         if group is None:
@@ -46,11 +47,6 @@ def chunked(pairs: Iterable[tuple[str, Any]]) -> list[Chunk]:
         else:
             group.append(value)
     return list(groups.items())
-
-
-def chunk_values(chunk: Chunk) -> list[Any]:
-    """``flat_map`` mapper: a chunk's values, one item each, key dropped (Kafka topic sinks)."""
-    return chunk[1]
 
 
 class Checked(NamedTuple):
@@ -123,11 +119,11 @@ def replay_of(msg: Message) -> Replay | None:
         return None
 
 
-class Feed(NamedTuple):
+class Feed(NamedTuple, Generic[T]):
     """What one partition sends a merging step: its mark and, maybe, items."""
 
     mark: PartitionMark
-    items: list[Any]
+    items: list[T]
 
 
 class MergeLogic(Protocol[In, Out]):
@@ -141,17 +137,19 @@ class MergeLogic(Protocol[In, Out]):
 
     def next_tick(self) -> datetime | None: ...
 
-    def snapshot(self) -> Any: ...
+    def snapshot(self) -> object: ...
 
 
-class MergeAdapter(StatefulBatchLogic[Feed, list[Out], object], Generic[In, Out]):
+class MergeAdapter(StatefulBatchLogic[Feed[In], list[Out], object], Generic[In, Out]):
     """Runs a ``MergeLogic`` as a Bytewax stateful step: marks first, then items, then release.
 
     Never discards its state: the partitions' marks must outlive quiet periods (a caught-up
     partition sends no new mark until it reads again).
     """
 
-    def __init__(self, logic: MergeLogic[In, Out], after: Callable[[Any], None]) -> None:
+    def __init__(
+        self, logic: MergeLogic[In, Out], after: Callable[[MergeLogic[In, Out]], None]
+    ) -> None:
         self.logic = logic
         self.after = after
 
@@ -159,7 +157,7 @@ class MergeAdapter(StatefulBatchLogic[Feed, list[Out], object], Generic[In, Out]
         self.after(self.logic)
         return ([out] if out else []), False
 
-    def on_batch(self, values: list[Feed]) -> tuple[Iterable[list[Out]], bool]:
+    def on_batch(self, values: list[Feed[In]]) -> tuple[Iterable[list[Out]], bool]:
         """Take every partition's mark and items, then release what the clock allows."""
         logic = self.logic
         for feed in values:
@@ -182,14 +180,15 @@ class MergeAdapter(StatefulBatchLogic[Feed, list[Out], object], Generic[In, Out]
 
 
 def merge_builder(
-    make: Callable[[MergedClock, Any], MergeLogic[Any, Any]],
+    make: Callable[[MergedClock, object | None], MergeLogic[In, Out]],
     lateness: timedelta,
     idle_timeout: timedelta,
-    after: Callable[[Any], None],
-) -> Callable[[object | None], MergeAdapter[Any, Any]]:
-    """The ``builder`` Bytewax calls per key: ``make(clock, logic snapshot or None)``."""
+    after: Callable[[MergeLogic[In, Out]], None],
+) -> Callable[[object | None], MergeAdapter[In, Out]]:
+    """The ``builder`` Bytewax calls per key: ``make(clock, logic snapshot or None)``; ``after``
+    reports the logic's statistics after each batch or notification."""
 
-    def build(resume: object | None) -> MergeAdapter[Any, Any]:
+    def build(resume: object | None) -> MergeAdapter[In, Out]:
         clock = MergedClock(lateness, idle_timeout)
         if resume is None:
             return MergeAdapter(make(clock, None), after)

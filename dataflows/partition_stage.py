@@ -11,15 +11,13 @@ partition's ``PartitionMark`` so the merging steps know how far every partition 
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Union
 
 from confluent_kafka import Message
 
-from dataflows.adapters import Chunk, Feed, Validator, chunked
+from dataflows.adapters import Validator
 from dataflows.observers import observe_alerts, observe_dedup, observe_rollups, observe_sessions
 from operators.breaker import BreakerParams, RejectionBreaker
 from operators.dedup import Deduplicator, DedupParams
@@ -39,6 +37,7 @@ from operators.rollups import MinuteRollup, RollupParams
 from operators.sessions import Sessionizer, SessionParams
 from operators.state import InputProgress, PartitionMark, ShardClock
 from operators.validation import Limits
+from sources.kafka import WorkFactory
 
 if TYPE_CHECKING:
     from rtep.core.settings import Settings
@@ -282,55 +281,13 @@ class PartitionStage:
         )
 
 
-def stage_factory(params: StageParams) -> Any:
+def stage_factory(params: StageParams) -> WorkFactory[StageOutput]:
     """The ``WorkFactory`` for ``sources.kafka.LeanKafkaSource``."""
 
     def build(
-        partition: str, parts: int, progress: InputProgress, saved: StageSnapshot | None
+        partition: str, parts: int, progress: InputProgress, saved: object | None
     ) -> PartitionStage:
+        assert saved is None or isinstance(saved, StageSnapshot), "a partition's state: StageSnapshot"
         return PartitionStage(params, partition, parts, progress, saved)
 
     return build
-
-
-def ip_shard(ip: str, shards: int) -> str:
-    """A stable shard name for an IP (crc32: the same in every process, unlike ``hash``)."""
-    return str(zlib.crc32(ip.encode("utf-8", "surrogatepass")) % shards)
-
-
-def stuffing_feeds(shards: int) -> Callable[[StageOutput], list[tuple[str, Feed]]]:
-    """Failed logins by IP shard, each with the partition's mark; every shard gets the mark when
-    it is due (a merging step must hear from every partition, even one with no failures)."""
-
-    def feeds(out: StageOutput) -> list[tuple[str, Feed]]:
-        by_shard = dict(chunked((ip_shard(e.ip or "", shards), e) for e in out.failed_logins))
-        if not out.mark_changed:
-            return [(key, Feed(out.mark, events)) for key, events in by_shard.items()]
-        return [
-            (key, Feed(out.mark, by_shard.get(key, [])))
-            for key in (str(i) for i in range(shards))
-        ]
-
-    return feeds
-
-
-ROLLUP_KEY = "rollups"
-"""The one key of the rollup-totals step: a few partial rows per partition batch."""
-
-
-def rollup_feed(out: StageOutput) -> tuple[str, Feed] | None:
-    """The partition's partial rollups with its mark (None when neither is new)."""
-    if not out.rollups and not out.mark_changed:
-        return None
-    return ROLLUP_KEY, Feed(out.mark, out.rollups)
-
-
-def chunk_of(get: Callable[[StageOutput], list[Any]]) -> Callable[[StageOutput], Chunk | None]:
-    """A ``filter_map`` mapper: one kind of a stage's output, keyed by its partition's name (so
-    the sinks write it on the worker that read it), or None when there is none."""
-
-    def pick(out: StageOutput) -> Chunk | None:
-        values = get(out)
-        return (out.partition, values) if values else None
-
-    return pick

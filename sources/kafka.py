@@ -55,7 +55,7 @@ class PartitionWork(Protocol[Out]):
         ...
 
 
-WorkFactory = Callable[[str, int, InputProgress, Any], PartitionWork[Out]]
+WorkFactory = Callable[[str, int, InputProgress, object | None], PartitionWork[Out]]
 """``(partition, partitions of the input, progress, saved state or None)`` → the work."""
 
 

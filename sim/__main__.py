@@ -15,6 +15,7 @@ from types import FrameType
 from typing import TextIO
 
 from operators.schemas import AWARE_DATETIME
+from sim.cli import command_parser
 from sim.generator import Message, Shares, SimConfig, endless, generate
 from sim.malformed import MAX_FUTURE_SKEW
 from sim.producer import DeliveryFailed, Progress, Sender, ensure_topic
@@ -36,12 +37,7 @@ examples:
 
 def parse_args(argv: list[str] | None = None, prog: str = "python -m sim") -> argparse.Namespace:
     """The command line of the contract (plus --span, --start, --no-create-topics)."""
-    p = argparse.ArgumentParser(
-        prog=prog,
-        description=__doc__,
-        epilog=EPILOG.format(prog=prog),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser(prog, __doc__, EPILOG)
     p.add_argument(
         "--rate",
         type=float,

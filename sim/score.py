@@ -10,7 +10,6 @@ are considered, so older runs in the same database do not count against this one
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -20,6 +19,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from sim.cli import command_parser
 
 _SLACK = timedelta(milliseconds=1)  # labels carry millisecond timestamps
 
@@ -173,12 +174,7 @@ examples:
 
 def main(argv: list[str] | None = None, prog: str = "python -m sim.score") -> int:
     """Print the scores; exit 1 when a selected rule is below a threshold."""
-    p = argparse.ArgumentParser(
-        prog=prog,
-        description=__doc__,
-        epilog=EPILOG.format(prog=prog),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser(prog, __doc__, EPILOG)
     p.add_argument(
         "--labels", required=True, type=Path, help="labels file written by python -m sim"
     )

@@ -37,17 +37,11 @@ from rtep.core.memory import start_heap_trimmer
 from rtep.core.metrics_server import serve_metrics
 from rtep.core.settings import Settings, get_settings
 from sinks.kafka import AlertsTopicSink, DlqSink
-from sinks.postgres import (
-    AlertsSink,
-    EventsSink,
-    RejectedSink,
-    RollupSink,
-    SessionsSink,
-    StoreRejects,
-    Timeouts,
-)
+from sinks.pg_writer import Timeouts
+from sinks.postgres import AlertsSink, EventsSink, RejectedSink, RollupSink, SessionsSink
 from sinks.redis_sink import RedisSink
 from sinks.retry import RetryPolicy
+from sinks.store_rejects import StoreRejects
 from sources.kafka import LeanKafkaSource
 
 CONSUMER_DEFAULTS = {

@@ -61,8 +61,8 @@ from rtep.core.logs import get_logger
 from rtep.core.metrics import EVENTS_STORED, SINK_ERRORS, SINK_WRITE_SECONDS
 from sinks.background import BackgroundSink
 from sinks.codec import alert_json, json_text
-from sinks.postgres import RejectWriter, StoreRejects
 from sinks.retry import REDIS, RetryPolicy, redis_data_error
+from sinks.store_rejects import RejectWriter, StoreRejects
 
 log = get_logger("rtep.sinks.redis")
 SINK = "redis"

@@ -28,7 +28,7 @@ from operators.records import RedisKeys
 from rtep.commands.cli import command_parser
 from rtep.core.logs import get_logger
 from rtep.core.settings import Settings, get_settings, settings_help
-from sinks.postgres import ERASE_REJECTED, carrying_user_id
+from sinks.pg_tables import ERASE_REJECTED, carrying_user_id
 
 log = get_logger("rtep.commands.erase")
 

@@ -13,8 +13,8 @@ from prometheus_client import REGISTRY
 from operators.records import RollupRow
 from rtep.core.embedded import EmbeddedBroker, free_port
 from sinks.codec import alert_document
-from sinks.postgres import StoreRejects
 from sinks.redis_sink import RedisSink, RedisWriter
+from sinks.store_rejects import StoreRejects
 from tests.harness import REDIS_URL, provision_topics, read_topic
 from tests.integration.factories import (
     T0,

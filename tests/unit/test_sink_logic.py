@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from operators.records import Reason
 from sinks.kafka import dlq_message, fit
-from sinks.postgres import EVENTS, carrying_user_id
+from sinks.pg_tables import EVENTS, carrying_user_id
 from sinks.redis_sink import Ops
 from sinks.retry import (
     POSTGRES,

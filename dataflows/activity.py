@@ -36,6 +36,7 @@ from rtep.core import metrics
 from rtep.core.memory import start_heap_trimmer
 from rtep.core.metrics_server import serve_metrics
 from rtep.core.settings import Settings, get_settings
+from sinks.cache_writes import cache_alerts, cache_events, cache_rollups, cache_sessions
 from sinks.kafka import AlertsTopicSink, DlqSink
 from sinks.pg_writer import Timeouts
 from sinks.postgres import AlertsSink, EventsSink, RejectedSink, RollupSink, SessionsSink
@@ -145,8 +146,14 @@ def build_flow(settings: Settings) -> Dataflow:
     )  # ("rollups", [RollupRow])
     op.output("rollups_pg", rollups, rollup_sink)
 
-    # --- hot cache: one Redis pipeline per write for everything
-    hot = op.merge("hot", events, sessions, alerts, rollups)
+    # --- hot cache: one Redis pipeline per write for everything, each stream typed for it
+    hot = op.merge(
+        "hot",
+        op.map("hot_events", events, cache_events),
+        op.map("hot_sessions", sessions, cache_sessions),
+        op.map("hot_alerts", alerts, cache_alerts),
+        op.map("hot_rollups", rollups, cache_rollups),
+    )  # (key, CacheWrites)
     op.output("redis", hot, redis)
 
     metrics.zero_series(

@@ -20,7 +20,8 @@ import psycopg
 from psycopg import sql
 
 from operators.records import Event
-from sinks.postgres import EVENTS, EventsSink
+from sinks.pg_tables import EVENTS
+from sinks.postgres import EventsSink
 from tests.harness import fresh_database
 
 _TYPES = ("login", "page_view", "page_view", "button_click", "form_submit", "logout")

@@ -18,6 +18,7 @@ from dataflows.partition_stage import RULES, StageOutput, StageParams, stage_fac
 from dataflows.steps import (
     MergeTiming,
     credential_stuffing,
+    hot_cache,
     read_partitions,
     rollup_totals,
     values,
@@ -79,7 +80,7 @@ def build_flow(settings: Settings) -> Dataflow:
     op.output("rollups_pg", rollups, out.rollups)
 
     # hot cache: one Redis pipeline per write for everything
-    op.output("redis", op.merge("hot", part.events, part.sessions, alerts, rollups), out.redis)
+    op.output("redis", hot_cache(part.events, part.sessions, alerts, rollups), out.redis)
 
     metrics.zero_series(
         alert_rules=[(rule.RULE, rule.SEVERITY) for rule in (*RULES, CredentialStuffing)],

@@ -7,20 +7,13 @@ from typing import NamedTuple, TypeVar
 
 from rtep.core.settings import Settings
 from sinks.kafka import AlertsTopicSink, DlqSink
-from sinks.postgres import (
-    AlertsSink,
-    EventsSink,
-    PostgresSink,
-    RejectedSink,
-    RollupSink,
-    SessionsSink,
-    StoreRejects,
-    Timeouts,
-)
+from sinks.pg_writer import Timeouts
+from sinks.postgres import AlertsSink, EventsSink, RejectedSink, RollupSink, SessionsSink
 from sinks.redis_sink import RedisSink
 from sinks.retry import RetryPolicy
+from sinks.store_rejects import StoreRejects
 
-PG = TypeVar("PG", bound=PostgresSink)
+PG = TypeVar("PG")
 
 
 class Outputs(NamedTuple):
@@ -51,7 +44,7 @@ def build_outputs(settings: Settings, parts: Callable[[], list[str]]) -> Outputs
     rejects = StoreRejects.from_settings(settings, dsn, retry)  # rows a store refuses (their data)
     brokers, extra = settings.kafka_brokers, settings.kafka_extra_config
 
-    def table(sink: type[PG]) -> PG:
+    def table(sink: Callable[..., PG]) -> PG:
         return sink(dsn, retry, parts=parts, max_pending=pending, timeouts=timeouts, rejects=rejects)
 
     return Outputs(

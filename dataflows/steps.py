@@ -25,6 +25,13 @@ from operators.ordering import InEventTimeOrder
 from operators.records import Alert, Event, Rejection, RollupRow, Session
 from operators.rollups import RollupMerge, RollupParams
 from operators.state import MergedClock
+from sinks.cache_writes import (
+    CacheWrites,
+    cache_alerts,
+    cache_events,
+    cache_rollups,
+    cache_sessions,
+)
 from sources.kafka import LeanKafkaSource
 
 T = TypeVar("T")
@@ -126,6 +133,23 @@ def rollup_feed(out: StageOutput) -> tuple[str, Feed[RollupRow]] | None:
     if not out.rollups and not out.mark_changed:
         return None
     return ROLLUP_KEY, Feed(out.mark, out.rollups)
+
+
+def hot_cache(
+    events: KeyedStream[list[Event]],
+    sessions: KeyedStream[list[Session]],
+    alerts: KeyedStream[list[Alert]],
+    rollups: KeyedStream[list[RollupRow]],
+) -> KeyedStream[CacheWrites]:
+    """Everything the Redis sink writes, each kind typed for it, as one stream (one Redis
+    pipeline per write)."""
+    return op.merge(
+        "hot",
+        op.map("hot_events", events, cache_events),
+        op.map("hot_sessions", sessions, cache_sessions),
+        op.map("hot_alerts", alerts, cache_alerts),
+        op.map("hot_rollups", rollups, cache_rollups),
+    )
 
 
 def values(step_id: str, chunks: KeyedStream[list[T]]) -> Stream[T]:

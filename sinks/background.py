@@ -12,8 +12,9 @@ Why it keeps the guarantees:
   ``snapshot()`` when an epoch closes, and the epoch's Kafka offsets are committed to the
   recovery store only after every snapshot of that epoch is in. ``snapshot()`` waits until every
   item handed over so far is written, so offsets never run ahead of the data.
-- **Back-pressure.** At most ``max_pending`` items wait for the writer; beyond that the flow
-  blocks in ``write_batch`` (a backend outage still freezes consumption, memory stays bounded).
+- **Back-pressure.** At most ``max_pending`` records (a ``CacheWrites`` counts those it holds)
+  wait for the writer; beyond that the flow blocks in ``write_batch`` (a backend outage still
+  freezes consumption, memory stays bounded).
   ``rtep_sink_blocked_workers{sink}`` counts the workers waiting there.
 - **Errors stop the flow.** A write that fails for good (``BackendUnavailable`` after the retry
   policy gives up, or a bug) is raised by the next ``write_batch`` or ``snapshot`` of any
@@ -38,6 +39,7 @@ from rtep.core.logs import get_logger
 from rtep.core.metrics import SINK_BLOCKED_WORKERS
 
 X = TypeVar("X")
+C = TypeVar("C")
 log = get_logger("rtep.sinks.background")
 
 
@@ -67,6 +69,7 @@ class BackgroundWriter(Generic[X]):
         self._max_pending = max_pending
         self._cond = threading.Condition()
         self._pending: list[X] = []
+        self._queued = 0  # records in _pending: what max_pending bounds
         self._submitted = 0  # items handed over so far
         self._written = 0  # of those, items stored
         self._error: BaseException | None = None
@@ -77,8 +80,9 @@ class BackgroundWriter(Generic[X]):
         self._thread = threading.Thread(target=self._run, name=f"rtep-sink-{name}", daemon=True)
         self._thread.start()
 
-    def submit(self, items: list[X]) -> None:
-        """Queue items for the writer; wait while ``max_pending`` are queued (back-pressure)."""
+    def submit(self, items: list[X], records: int | None = None) -> None:
+        """Queue items for the writer; wait while ``max_pending`` records are queued
+        (back-pressure). ``records``: how many the items hold, when not one each."""
         if not items:
             return
         with self._cond:
@@ -87,6 +91,7 @@ class BackgroundWriter(Generic[X]):
                     self._cond.wait_for(self._has_room)
             self._raise_failed()
             self._pending.extend(items)
+            self._queued += len(items) if records is None else records
             self._submitted += len(items)
             self._cond.notify_all()
 
@@ -126,7 +131,7 @@ class BackgroundWriter(Generic[X]):
 
     def _has_room(self) -> bool:
         """A submit may go ahead: fewer than ``max_pending`` queued, or the writer failed."""
-        return len(self._pending) < self._max_pending or self._error is not None
+        return self._queued < self._max_pending or self._error is not None
 
     def _raise_failed(self) -> None:
         if self._error is not None:
@@ -136,7 +141,7 @@ class BackgroundWriter(Generic[X]):
 
     def _must_write_now(self) -> bool:
         """Stop lingering: the flow waits for the writer (flush, close, or a full queue)."""
-        return bool(self._stopping or self._flushing or len(self._pending) >= self._max_pending)
+        return bool(self._stopping or self._flushing or self._queued >= self._max_pending)
 
     def _run(self) -> None:
         """The writer thread: take everything queued, write it in one go, repeat.
@@ -154,7 +159,7 @@ class BackgroundWriter(Generic[X]):
                     self._cond.wait_for(self._must_write_now, timeout=max(wait, 0.0))
                 if not self._pending:
                     return
-                batch, self._pending = self._pending, []
+                batch, self._pending, self._queued = self._pending, [], 0
                 self._cond.notify_all()  # room again for a blocked submit
             started = time.monotonic()
             try:
@@ -170,11 +175,12 @@ class BackgroundWriter(Generic[X]):
                 self._cond.notify_all()
 
 
-class BackgroundSink(FixedPartitionedSink[list[X], None], Generic[X]):
-    """Base of the sinks written by a ``BackgroundWriter``: subclasses say how to ``open`` one.
+class ChunkSink(FixedPartitionedSink[C, None], Generic[C, X]):
+    """Base of the sinks written by a ``BackgroundWriter``: subclasses say how to ``open`` one
+    and what a partition hands it (``unchunk``).
 
-    Items arrive as chunks, ``(key, [values…])``. The sink's partitions are named like the
-    input's (``parts`` lists them, e.g. the Kafka source's ``list_parts``), and a chunk keyed by
+    Items arrive as chunks, ``(key, C)``: ``(key, [values…])`` for a ``BackgroundSink``. The
+    sink's partitions are named like the input's (``parts`` lists them, e.g. the Kafka source's ``list_parts``), and a chunk keyed by
     an input partition's name goes to the sink partition of that name. Bytewax places partitions
     on workers by their sorted names alone (``calc_primaries`` in its ``src/timely.rs``), so a
     sink partition lives on the worker that reads the input partition of the same name: a
@@ -203,6 +209,11 @@ class BackgroundSink(FixedPartitionedSink[list[X], None], Generic[X]):
     def open(self) -> BatchWriter[X]:
         """A new synchronous writer (connection) for this sink."""
 
+    @abstractmethod
+    def unchunk(self, values: list[C]) -> tuple[list[X], int]:
+        """What a partition hands the writer for these chunks' values, and how many records
+        that is (the unit of ``max_pending``)."""
+
     def list_parts(self) -> list[str]:
         """The input's partition names: every one is available on every worker."""
         names = self.parts()
@@ -216,7 +227,7 @@ class BackgroundSink(FixedPartitionedSink[list[X], None], Generic[X]):
 
     def build_part(
         self, step_id: str, for_part: str, resume_state: None
-    ) -> StatefulSinkPartition[list[X], None]:
+    ) -> StatefulSinkPartition[C, None]:
         """A partition handing its values to this process's writer (started on first use)."""
         with self._lock:
             if self._writer is None:
@@ -237,22 +248,31 @@ class BackgroundSink(FixedPartitionedSink[list[X], None], Generic[X]):
             writer.close()
 
 
+class BackgroundSink(ChunkSink[list[X], X]):
+    """A ``ChunkSink`` of chunks ``(key, [values…])``: the writer gets the values, one record each."""
+
+    def unchunk(self, values: list[list[X]]) -> tuple[list[X], int]:
+        """The chunks' values in order (the one chunk's list itself when alone: no copy)."""
+        items = values[0] if len(values) == 1 else [v for c in values for v in c]
+        return items, len(items)
+
+
 def _one_part() -> list[str]:
     """One partition, for a sink used alone (tests, tools)."""
     return ["0"]
 
 
-class _Partition(StatefulSinkPartition[list[X], None]):
+class _Partition(StatefulSinkPartition[C, None], Generic[C, X]):
     """One partition: a handle on its sink's writer. Its only state is "all written"."""
 
-    def __init__(self, sink: BackgroundSink[X], writer: BackgroundWriter[X]) -> None:
+    def __init__(self, sink: ChunkSink[C, X], writer: BackgroundWriter[X]) -> None:
         self._sink = sink
         self._writer = writer
         self._closed = False
 
-    def write_batch(self, values: list[list[X]]) -> None:
+    def write_batch(self, values: list[C]) -> None:
         """Hand the chunks' values to the writer (blocks only when it is ``max_pending`` behind)."""
-        self._writer.submit(values[0] if len(values) == 1 else [v for c in values for v in c])
+        self._writer.submit(*self._sink.unchunk(values))
 
     def snapshot(self) -> None:
         """The epoch ends: wait until everything handed over is stored, so offsets may commit."""

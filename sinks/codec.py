@@ -49,7 +49,7 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def alert_document(alert: Any) -> dict[str, Any]:
+def alert_document(alert: Alert) -> dict[str, Any]:
     """The alert as the contract's ``alerts`` row fields (alert_id first), JSON-ready."""
     doc = {name: getattr(alert, name) for name in ALERT_FIELDS}
     for name in ("window_start", "window_end", "created_at"):
@@ -57,6 +57,6 @@ def alert_document(alert: Any) -> dict[str, Any]:
     return doc
 
 
-def alert_json(alert: Any) -> bytes:
+def alert_json(alert: Alert) -> bytes:
     """The alert row as compact JSON bytes (Kafka value, Redis list entry)."""
     return json_text(alert_document(alert)).encode()

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rtep.core import metrics
-from sinks.postgres import EVENTS
+from sinks.pg_tables import EVENTS
 
 LATEST_ALERTS = 5
 MAX_ROWS = 8  # per table: the console must fit a terminal

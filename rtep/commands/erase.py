@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from typing import Any
 
 import orjson
 import psycopg
@@ -28,7 +29,8 @@ from operators.records import RedisKeys
 from rtep.commands.cli import command_parser
 from rtep.core.logs import get_logger
 from rtep.core.settings import Settings, get_settings, settings_help
-from sinks.postgres import ERASE_REJECTED, carrying_user_id
+from sinks.pg_spec import TableSpec
+from sinks.pg_tables import ALERTS, EVENTS, REJECTED, SESSIONS
 
 log = get_logger("rtep.commands.erase")
 
@@ -49,20 +51,24 @@ def request_erasure(settings: Settings, user_id: str) -> None:
         )
 
 
+def _delete(
+    conn: psycopg.Connection[Any], spec: TableSpec[Any], user_id: str, returning: str = ""
+) -> psycopg.Cursor[Any]:
+    """Run the statement ``spec``'s sink runs on an erasure (one statement per table, wherever
+    the user is erased), with an optional ``RETURNING`` clause."""
+    if spec.erase is None:
+        raise ValueError(f"rtep.{spec.table} has no erase statement")
+    statement, params = spec.erase(user_id)
+    return conn.execute(statement + returning, params)
+
+
 def erase_user(settings: Settings, user_id: str) -> dict[str, int]:
     """Delete everything stored about ``user_id``; return counts per store."""
     with psycopg.connect(settings.database_url.get_secret_value()) as conn, conn.transaction():
-        sessions = [
-            r[0]
-            for r in conn.execute(
-                "DELETE FROM rtep.sessions WHERE user_id = %s RETURNING session_id", (user_id,)
-            ).fetchall()
-        ]
-        events = conn.execute("DELETE FROM rtep.events WHERE user_id = %s", (user_id,)).rowcount
-        alerts = conn.execute(
-            "DELETE FROM rtep.alerts WHERE subject_type = 'user' AND subject = %s", (user_id,)
-        ).rowcount
-        rejected = conn.execute(ERASE_REJECTED, carrying_user_id(user_id)).rowcount
+        sessions = [r[0] for r in _delete(conn, SESSIONS, user_id, " RETURNING session_id")]
+        events = _delete(conn, EVENTS, user_id).rowcount
+        alerts = _delete(conn, ALERTS, user_id).rowcount
+        rejected = _delete(conn, REJECTED, user_id).rowcount
     client = redis.Redis.from_url(settings.redis_url.get_secret_value())
     layout = RedisKeys(settings.redis_prefix)
     try:

@@ -18,16 +18,10 @@ from prometheus_client import REGISTRY
 from operators.records import Reason, RollupRow
 from rtep.core.embedded import EmbeddedBroker
 from sinks.codec import safe_inet
-from sinks.postgres import (
-    AlertsSink,
-    EventsSink,
-    RejectedSink,
-    RollupSink,
-    SessionsSink,
-    StoreRejects,
-    Timeouts,
-)
+from sinks.pg_writer import Timeouts
+from sinks.postgres import AlertsSink, EventsSink, RejectedSink, RollupSink, SessionsSink
 from sinks.retry import BackendUnavailable, RetryPolicy
+from sinks.store_rejects import StoreRejects
 from tests.harness import provision_topics, read_topic
 from tests.integration.factories import (
     T0,

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 import psycopg
 import redis
 from prometheus_client import REGISTRY
 
-from operators.records import RollupRow
+from operators.records import Alert, Event, RollupRow, Session
 from rtep.core.embedded import EmbeddedBroker, free_port
+from sinks.cache_writes import CacheWrites
 from sinks.codec import alert_document
-from sinks.postgres import StoreRejects
 from sinks.redis_sink import RedisSink, RedisWriter
+from sinks.store_rejects import StoreRejects
 from tests.harness import REDIS_URL, provision_topics, read_topic
 from tests.integration.factories import (
     T0,
@@ -23,6 +25,16 @@ from tests.integration.factories import (
     make_session,
 )
 from tests.integration.private_servers import private_redis
+
+
+def cached(
+    events: Sequence[Event] = (),
+    sessions: Sequence[Session] = (),
+    alerts: Sequence[Alert] = (),
+    rollups: Sequence[RollupRow] = (),
+) -> list[CacheWrites]:
+    """A write batch of the sink: one ``CacheWrites`` of these records."""
+    return [CacheWrites(list(events), list(sessions), list(alerts), list(rollups))]
 
 
 def shared_client() -> redis.Redis:
@@ -40,8 +52,9 @@ def test_keys_and_values_follow_the_contract(rprefix: str) -> None:
     login = make_event(10, user_id="ann", type="login", page=None, session_id="s-ann")
     view = make_event(5, user_id="ann", page="/home", session_id="s-ann")  # older than the login
     closed = make_session("s-old", ended_at=T0, ended_by="timeout")
-    part.write_batch([make_session("s-old"), login, view, make_session("s-ann"), closed])
-    part.write_batch([make_alert("a1"), RollupRow(T0, "login", 3, 2)])
+    sessions = [make_session("s-old"), make_session("s-ann"), closed]
+    part.write_batch(cached(events=[login, view], sessions=sessions))
+    part.write_batch(cached(alerts=[make_alert("a1")], rollups=[RollupRow(T0, "login", 3, 2)]))
 
     r = shared_client()
     # The latest event by event time wins; a field it lacks (page) comes from the earlier one.
@@ -65,18 +78,20 @@ def test_keys_and_values_follow_the_contract(rprefix: str) -> None:
 
 def test_older_events_and_replays_never_move_a_user_back(rprefix: str) -> None:
     part = RedisSink(REDIS_URL, prefix=rprefix).open()
-    part.write_batch([make_event(i, user_id="bob", page=f"/p{i}") for i in (3, 9, 4)])
-    part.write_batch([make_event(1, user_id="bob", page="/late")])  # late event, next batch
-    part.write_batch([make_event(i, user_id="bob", page=f"/p{i}") for i in (3, 9, 4)])  # replay
+    bob = [make_event(i, user_id="bob", page=f"/p{i}") for i in (3, 9, 4)]
+    part.write_batch(cached(events=bob))
+    late = make_event(1, user_id="bob", page="/late")
+    part.write_batch(cached(events=[late]))  # a late event, in the next batch
+    part.write_batch(cached(events=bob))  # replay
     assert shared_client().hget(f"{rprefix}user:bob", "last_page") == "/p9"
 
 
 def test_alerts_list_has_one_entry_per_incident_newest_first_capped(rprefix: str) -> None:
     part = RedisSink(REDIS_URL, prefix=rprefix, recent_alerts_cap=3).open()
-    part.write_batch([make_alert(f"a{i}") for i in range(4)])
+    part.write_batch(cached(alerts=[make_alert(f"a{i}") for i in range(4)]))
     updated = make_alert("a2", event_count=9)
-    part.write_batch([updated])
-    part.write_batch([updated])  # replay of the same version
+    part.write_batch(cached(alerts=[updated]))
+    part.write_batch(cached(alerts=[updated]))  # replay of the same version
     ids = [json.loads(a) for a in shared_client().lrange(f"{rprefix}alerts:recent", 0, -1)]
     assert [a["alert_id"] for a in ids] == ["a2", "a3", "a1"]
     assert ids[0]["event_count"] == 9
@@ -84,15 +99,17 @@ def test_alerts_list_has_one_entry_per_incident_newest_first_capped(rprefix: str
 
 def test_counts_are_overwritten_with_the_latest_total(rprefix: str) -> None:
     part = RedisSink(REDIS_URL, prefix=rprefix).open()
-    part.write_batch([RollupRow(T0, "page_view", 4, 2), RollupRow(T0, "page_view", 6, 3)])
-    part.write_batch([RollupRow(T0, "page_view", 6, 3)])
+    part.write_batch(
+        cached(rollups=[RollupRow(T0, "page_view", 4, 2), RollupRow(T0, "page_view", 6, 3)])
+    )
+    part.write_batch(cached(rollups=[RollupRow(T0, "page_view", 6, 3)]))
     assert shared_client().get(f"{rprefix}counts:page_view:202601051200") == "6"
 
 
 def test_a_batch_is_one_write_per_key_in_one_pipeline() -> None:
     with private_redis() as server:
         part = RedisSink(server.url, prefix="rtep:").open()
-        part.write_batch([make_event(i, user_id=f"u{i % 3}") for i in range(300)])
+        part.write_batch(cached(events=[make_event(i, user_id=f"u{i % 3}") for i in range(300)]))
         stats = server.client().info("commandstats")
         assert stats["cmdstat_evalsha"]["calls"] == 1  # one script call for all the users
         assert stats["cmdstat_hset"]["calls"] == 3  # one write per user, not per event
@@ -109,7 +126,8 @@ def test_many_users_and_sessions_are_packed_into_few_commands() -> None:
         part = RedisSink(server.url, prefix="rtep:").open()
         sessions = [make_session(f"s{i}") for i in range(200)]
         sessions += [make_session(f"s{i}", ended_at=T0, ended_by="logout") for i in range(100)]
-        part.write_batch([make_event(i, user_id=f"u{i}") for i in range(2500)] + sessions)
+        part.write_batch(cached(events=[make_event(i, user_id=f"u{i}") for i in range(2500)],
+                                sessions=sessions))  # fmt: skip
         stats = client.info("commandstats")
         assert stats["cmdstat_evalsha"]["calls"] == 3
         assert stats["cmdstat_hset"]["calls"] == 2499
@@ -125,20 +143,23 @@ def test_outage_does_not_block_and_is_caught_up_afterwards() -> None:
     batch after it writes the latest value of every key touched during the outage."""
     with private_redis() as server:
         part: RedisWriter = RedisSink(server.url, prefix="rtep:").open()
-        part.write_batch([make_event(0, user_id="before")])
+        part.write_batch(cached(events=[make_event(0, user_id="before")]))
         server.stop()
 
         misses = errors()
         started = time.monotonic()
-        part.write_batch([make_event(1, user_id="ann"), make_session("s1")])
-        part.write_batch([make_event(2, user_id="ann", page="/two"), make_alert("a1")])
-        part.write_batch([RollupRow(T0, "login", 5, 4)])
+        part.write_batch(
+            cached(events=[make_event(1, user_id="ann")], sessions=[make_session("s1")])
+        )
+        part.write_batch(cached(events=[make_event(2, user_id="ann", page="/two")],
+                                alerts=[make_alert("a1")]))  # fmt: skip
+        part.write_batch(cached(rollups=[RollupRow(T0, "login", 5, 4)]))
         assert time.monotonic() - started < 2.0, "a Redis outage must not block the pipeline"
         assert errors() - misses == 3
         assert part.dirty == 4
 
         server.start()
-        part.write_batch([make_event(3, user_id="cid")])
+        part.write_batch(cached(events=[make_event(3, user_id="cid")]))
         assert part.dirty == 0
         r = server.client()
         assert r.hget("rtep:user:ann", "last_page") == "/two"
@@ -158,11 +179,11 @@ def test_catch_up_map_is_bounded() -> None:
         ).open()
         server.stop()
         for i in range(12):
-            part.write_batch([make_event(i, user_id=f"u{i}")])
+            part.write_batch(cached(events=[make_event(i, user_id=f"u{i}")]))
         assert part.dirty == 5
         server.start()
         part.write_batch([])
-        part.write_batch([make_event(99, user_id="u99")])
+        part.write_batch(cached(events=[make_event(99, user_id="u99")]))
         users = sorted(k.split(":")[-1] for k in server.client().keys("rtep:user:*"))
         assert users == ["u10", "u11", "u7", "u8", "u9", "u99"]
 
@@ -172,7 +193,7 @@ def test_close_writes_what_is_pending() -> None:
     with private_redis() as server:
         part: RedisWriter = RedisSink(server.url, prefix="rtep:").open()
         server.stop()
-        part.write_batch([make_event(1, user_id="ann")])
+        part.write_batch(cached(events=[make_event(1, user_id="ann")]))
         server.start()
         part.close()
         assert server.client().hget("rtep:user:ann", "last_page") == "/p/1"
@@ -186,13 +207,13 @@ def test_slow_failures_are_spaced_out() -> None:
         part: RedisWriter = RedisSink(
             server.url, prefix="rtep:", socket_timeout=0.2, retry_interval_seconds=60
         ).open()
-        part.write_batch([make_event(0)])
+        part.write_batch(cached(events=[make_event(0)]))
         server.client().client_pause(5000)
         misses = errors()
-        part.write_batch([make_event(1)])  # times out after 0.2 s
+        part.write_batch(cached(events=[make_event(1)]))  # times out after 0.2 s
         started = time.monotonic()
         for i in range(2, 50):
-            part.write_batch([make_event(i, user_id=f"x{i}")])
+            part.write_batch(cached(events=[make_event(i, user_id=f"x{i}")]))
         assert time.monotonic() - started < 0.5
         assert errors() - misses == 1
         assert part.dirty > 40
@@ -208,8 +229,8 @@ def test_every_key_family_has_a_ttl(rprefix: str) -> None:
     part = RedisSink(
         REDIS_URL, prefix=rprefix, key_ttl_seconds=3600, counts_ttl_seconds=600, rejects=NOWHERE
     ).open()
-    part.write_batch([make_event(1, user_id="ann"), make_session("s1"), make_alert("a1"),
-                      RollupRow(T0, "login", 5, 4)])  # fmt: skip
+    part.write_batch(cached([make_event(1, user_id="ann")], [make_session("s1")], [make_alert("a1")],
+                            [RollupRow(T0, "login", 5, 4)]))  # fmt: skip
     client = shared_client()
     keys = list(client.scan_iter(match=rprefix + "*"))
     assert len(keys) == 4
@@ -237,23 +258,26 @@ def test_a_full_or_read_only_redis_is_an_outage_of_the_cache_and_is_caught_up() 
         except redis.exceptions.OutOfMemoryError:
             pass
         misses = errors()
-        part.write_batch([make_event(1, user_id="ann"), make_session("s1")])
-        part.write_batch([make_event(2, user_id="ann", page="/two"), make_alert("a1")])
+        part.write_batch(
+            cached(events=[make_event(1, user_id="ann")], sessions=[make_session("s1")])
+        )
+        part.write_batch(cached(events=[make_event(2, user_id="ann", page="/two")],
+                                alerts=[make_alert("a1")]))  # fmt: skip
         assert errors() - misses == 2
         assert part.dirty == 3
         admin.config_set("maxmemory", "0")
-        part.write_batch([make_event(3, user_id="cid")])
+        part.write_batch(cached(events=[make_event(3, user_id="cid")]))
         assert part.dirty == 0
         assert admin.hget("rtep:user:ann", "last_page") == "/two"
         assert admin.zscore("rtep:sessions:active", "s1") is not None
 
         admin.replicaof("127.0.0.1", str(free_port()))  # a master that is not there: read-only
         misses = errors()
-        part.write_batch([make_event(4, user_id="dan")])
+        part.write_batch(cached(events=[make_event(4, user_id="dan")]))
         assert errors() - misses == 1
         assert part.dirty == 1
         admin.replicaof("NO", "ONE")
-        part.write_batch([make_event(5, user_id="eve")])
+        part.write_batch(cached(events=[make_event(5, user_id="eve")]))
         assert part.dirty == 0
         assert admin.exists("rtep:user:dan") and admin.exists("rtep:user:eve")
 
@@ -272,8 +296,8 @@ def test_a_key_of_another_type_is_dead_lettered_and_the_rest_written(
     client.set(f"{rprefix}user:bad", "not a hash")
     client.set(f"{rprefix}alerts:recent", "not a list")
     part = RedisSink(REDIS_URL, prefix=rprefix, rejects=rejects).open()
-    part.write_batch([make_event(1, user_id="bad"), make_event(2, user_id="good"),
-                      make_session("s1"), make_alert("a1")])  # fmt: skip
+    part.write_batch(cached(events=[make_event(1, user_id="bad"), make_event(2, user_id="good")],
+                            sessions=[make_session("s1")], alerts=[make_alert("a1")]))  # fmt: skip
     assert part.dirty == 0
     assert client.hget(f"{rprefix}user:good", "last_page") == "/p/2"
     assert client.zscore(f"{rprefix}sessions:active", "s1") is not None

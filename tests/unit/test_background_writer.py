@@ -106,6 +106,23 @@ def test_submit_blocks_while_max_pending_items_wait() -> None:
     writer.close()
 
 
+def test_max_pending_counts_the_records_items_hold() -> None:
+    """An item holding many records (a ``CacheWrites``) counts them all for the back-pressure."""
+    sink = GatedWriter(open_gate=False)
+    writer = BackgroundWriter("bp-records", sink, max_pending=3)
+    writer.submit([1])
+    assert sink.started.acquire(timeout=WAIT)  # [1] is being written; nothing queued
+    writer.submit([2], records=3)  # one item, 3 records: the limit
+    blocked = in_thread(lambda: writer.submit([3]))
+    wait_until(lambda: blocked_workers("bp-records") == 1, timeout=WAIT, what="the submit to block")
+    sink.gate.set()
+    blocked.join(WAIT)
+    assert not blocked.is_alive()
+    writer.flush()
+    assert [x for batch in sink.writes for x in batch] == [1, 2, 3]
+    writer.close()
+
+
 def test_a_failed_write_is_raised_by_the_next_flush_and_submit() -> None:
     sink = GatedWriter()
     sink.fail = ConnectionError("backend gone")

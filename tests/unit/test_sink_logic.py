@@ -12,10 +12,11 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
+from operators.erasure import Erase
 from operators.records import Reason
+from sinks.cache_writes import CacheWrites, Ops
 from sinks.kafka import dlq_message, fit
-from sinks.postgres import EVENTS, carrying_user_id
-from sinks.redis_sink import Ops
+from sinks.pg_tables import EVENTS, carrying_user_id
 from sinks.retry import (
     POSTGRES,
     REDIS,
@@ -24,7 +25,7 @@ from sinks.retry import (
     pg_data_error,
     redis_data_error,
 )
-from tests.integration.factories import T0, make_event, make_rejection
+from tests.integration.factories import T0, make_event, make_rejection, make_session
 
 
 @given(attempt=st.integers(1, 10_000), initial=st.floats(0.001, 2), cap=st.floats(0.01, 60))
@@ -91,7 +92,7 @@ def test_redis_user_fields_come_from_each_fields_latest_event(events: list) -> N
     batches into the same pending writes)."""
     ops = Ops()
     for event in events:
-        ops.add(event, "rtep:counts:{type}:{minute:%Y%m%d%H%M}")
+        ops.add(CacheWrites(events=[event]), "rtep:counts:{type}:{minute:%Y%m%d%H%M}")
     for (_, user), fields in ops.items.items():
         mine = [e for e in events if e.user_id == user]
         assert fields["last_seen"] == (max(e.ts for e in mine), None)
@@ -106,6 +107,21 @@ def test_redis_user_fields_come_from_each_fields_latest_event(events: list) -> N
                 assert fields[name] == (top, [getattr(e, attr) for e in having if e.ts == top][-1])
             else:
                 assert name not in fields
+
+
+def test_an_erase_in_any_kind_forgets_the_users_pending_writes() -> None:
+    """An ``Erase`` travels in the events, sessions and alerts lists: wherever it comes, the
+    user's pending hash and sessions are dropped and the deletion queued first; writes after it
+    stay."""
+    count_key = "rtep:counts:{type}:{minute:%Y%m%d%H%M}"
+    ops = Ops()
+    ops.add(CacheWrites(events=[make_event(1, user_id="u1"), make_event(2, user_id="u2")],
+                        sessions=[make_session("s1")]), count_key)  # fmt: skip
+    erase = Erase.of("u1", "request-1", T0)
+    erase.session_ids = ["s1"]
+    ops.add(CacheWrites(sessions=[erase, make_session("s2")]), count_key)
+    assert list(ops.items) == [("erase", "u1"), ("user", "u2"), ("session", "s2")]
+    assert ops.items[("erase", "u1")] == ("s1",)
 
 
 @given(ids=st.lists(st.integers(0, 9), max_size=30))

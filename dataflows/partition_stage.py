@@ -102,7 +102,7 @@ class StageSnapshot:
     """A partition's whole state (version 1), saved with its Kafka offset."""
 
     version: int
-    clock: tuple[Any, ...]
+    clock: Any
     dedup: Any
     sessions: Any
     rules: tuple[Any, ...]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from operators.dedup import Deduplicator
 from operators.records import Event, Session
 from rtep.core import metrics
 
@@ -12,11 +13,12 @@ _open_sessions: dict[int, int] = {}
 _session_users: dict[int, int] = {}
 
 
-def observe_dedup(logic: Any) -> None:
+def observe_dedup(logic: Deduplicator) -> None:
     """Count the duplicates the deduplicator dropped in this batch."""
-    dropped = logic.take_duplicate_count()
-    if dropped:
-        metrics.EVENTS_DUPLICATE.inc(dropped)
+    stats = logic.stats
+    if stats.duplicates:
+        metrics.EVENTS_DUPLICATE.inc(stats.duplicates)
+        stats.duplicates = 0
 
 
 def observe_sessions(logic: Any, events: list[Event], sessions: list[Session]) -> None:

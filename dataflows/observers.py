@@ -1,16 +1,17 @@
-"""Metric hooks run after each stateful step's batch or tick (per batch, never per event)."""
+"""Metric hooks run after each stateful step's batch or tick (per batch, never per event).
+
+Each reads the ``stats`` its operator keeps: counters are taken (added to the metric, then reset),
+and a gauge summed over the partitions of a process is moved by the change since the operator
+last reported, which the stats remember.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from operators.dedup import Deduplicator
-from operators.records import Event, Session
+from operators.sessions import Sessionizer
 from rtep.core import metrics
-
-_open_sessions: dict[int, int] = {}
-_session_users: dict[int, int] = {}
 
 
 def observe_dedup(logic: Deduplicator) -> None:
@@ -21,23 +22,20 @@ def observe_dedup(logic: Deduplicator) -> None:
         stats.duplicates = 0
 
 
-def observe_sessions(logic: Any, events: list[Event], sessions: list[Session]) -> None:
+def observe_sessions(logic: Sessionizer) -> None:
     """Active sessions and users held in state (per process), late events, closed sessions."""
-    key = id(logic)
-    if logic.is_empty():
-        _open_sessions.pop(key, None)
-        _session_users.pop(key, None)
-    else:
-        _open_sessions[key] = logic.open_sessions()
-        _session_users[key] = logic.users()
-    metrics.ACTIVE_SESSIONS.set(sum(_open_sessions.values()))
-    metrics.SESSION_STATE_USERS.set(sum(_session_users.values()))
-    late = sum(event.late for event in events)
-    closed: Counter[str] = Counter(s.ended_by for s in sessions if s.ended_by is not None)
-    if late:
-        metrics.EVENTS_LATE.inc(late)
-    for cause, count in closed.items():
+    stats = logic.stats
+    gauges = (stats.open_sessions, stats.users)
+    if gauges != stats.reported:
+        metrics.ACTIVE_SESSIONS.inc(gauges[0] - stats.reported[0])
+        metrics.SESSION_STATE_USERS.inc(gauges[1] - stats.reported[1])
+        stats.reported = gauges
+    if stats.late_events:
+        metrics.EVENTS_LATE.inc(stats.late_events)
+        stats.late_events = 0
+    for cause, count in stats.closed.items():
         metrics.SESSIONS_CLOSED.labels(cause).inc(count)
+    stats.closed.clear()
 
 
 def observe_alerts(logic: Any) -> None:

@@ -237,7 +237,7 @@ class PartitionStage:
         self.clock.advance(now)
         self.clock.observe_latest(map(EVENT_TS, unique), now)
         sessions = self.sessions.sessionize(unique, now)
-        observe_sessions(self.sessions, unique, sessions)
+        observe_sessions(self.sessions)
         out.sessions.extend(sessions)
         out.events.extend(unique)
         for rule in self.rules:
@@ -271,7 +271,7 @@ class PartitionStage:
         closed = self.sessions.on_tick(now)
         if closed:
             out.sessions.extend(closed)
-            observe_sessions(self.sessions, [], closed)
+            observe_sessions(self.sessions)
         for rule in self.rules:
             rule.on_tick(now)
         self.rollups.on_tick(now)

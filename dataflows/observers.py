@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from operators.dedup import Deduplicator
+from operators.rollups import MinuteRollup, RollupMerge
 from operators.sessions import Sessionizer
 from rtep.core import metrics
 
@@ -44,8 +45,9 @@ def observe_alerts(logic: Any) -> None:
         metrics.ALERTS.labels(rule, severity).inc(count)
 
 
-def observe_rollups(logic: Any) -> None:
+def observe_rollups(logic: MinuteRollup | RollupMerge) -> None:
     """Count events too late for their minute bucket (already closed and written)."""
-    dropped = logic.take_late_dropped()
-    if dropped:
-        metrics.ROLLUP_LATE_DROPPED.inc(dropped)
+    stats = logic.stats
+    if stats.late_dropped:
+        metrics.ROLLUP_LATE_DROPPED.inc(stats.late_dropped)
+        stats.late_dropped = 0

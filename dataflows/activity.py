@@ -127,8 +127,9 @@ def build_flow(settings: Settings) -> Dataflow:
     def stuffing_logic(clock: MergedClock, saved: Any) -> InEventTimeOrder:
         if saved is None:
             return InEventTimeOrder(CredentialStuffing(stuffing_params), clock)
-        rule = CredentialStuffing.restore(saved[1], stuffing_params)
-        return InEventTimeOrder.restore(saved, rule, clock)
+        return InEventTimeOrder.restore(
+            saved, lambda rule: CredentialStuffing.restore(rule, stuffing_params), clock
+        )
 
     stuffing = op.stateful_batch(
         "stuffing_in_order", by_ip, merge_builder(stuffing_logic, lateness, idle, _observe_ordered)

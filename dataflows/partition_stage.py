@@ -37,6 +37,7 @@ from operators.erasure import Erase, has_erasure, split_at_erasures
 from operators.records import EVENT_TS, Alert, Event, Rejection, RollupRow, Session
 from operators.rollups import MinuteRollup, RollupParams
 from operators.sessions import Sessionizer, SessionParams
+from operators.snapshots import StageSnapshot  # 0.2.0 snapshots find it here
 from operators.state import InputProgress, PartitionMark, ShardClock
 from operators.validation import Limits
 
@@ -97,18 +98,6 @@ class StageOutput:
     rollups: list[RollupRow] = field(default_factory=list)  # this partition's partial counts
 
 
-@dataclass(frozen=True, slots=True)
-class StageSnapshot:
-    """A partition's whole state (version 1), saved with its Kafka offset."""
-
-    version: int
-    clock: Any
-    dedup: Any
-    sessions: Any
-    rules: tuple[Any, ...]
-    rollups: Any
-
-
 MARK_INTERVAL = timedelta(milliseconds=100)
 """A partition's progress goes to every key of the merging steps at most this often (and at once
 when it turns caught up or reads again): live, a batch is a few events, and each broadcast is one
@@ -150,6 +139,8 @@ class PartitionStage:
             ]
             self.rollups = MinuteRollup(params.rollups)
         else:
+            if saved.version not in (1, 2):  # 1: 0.2.0's tuples; 2: records
+                raise ValueError(f"unknown partition snapshot version {saved.version}")
             self.clock = ShardClock.restore(saved.clock)
             self.dedup = Deduplicator.restore(saved.dedup, dedup)
             self.sessions = Sessionizer.restore(saved.sessions, params.sessions)
@@ -168,9 +159,9 @@ class PartitionStage:
         self._due_for: tuple[datetime | None, datetime | None] | None = None
 
     def _clocks(self) -> list[ShardClock]:
-        logics = [self.dedup, self.sessions, *self.rules, self.rollups]
+        """The stage's clock and every operator's: all follow this partition's progress."""
         clocks = [self.clock]
-        for logic in logics:
+        for logic in (self.dedup, self.sessions, *self.rules, self.rollups):
             assert isinstance(logic.clock, ShardClock), "a partition's logic has its own clock"
             clocks.append(logic.clock)
         return clocks
@@ -211,9 +202,9 @@ class PartitionStage:
         return self.clock.latest()
 
     def snapshot(self) -> StageSnapshot:
-        """Every operator's snapshot."""
+        """Every operator's snapshot record (version 2)."""
         return StageSnapshot(
-            1,
+            2,
             self.clock.snapshot(),
             self.dedup.snapshot(),
             self.sessions.snapshot(),

@@ -223,6 +223,9 @@ class PartitionStage:
                 self._erase(erase, out)
 
     def _steps(self, events: list[Event], now: datetime, out: StageOutput) -> None:
+        """The batch through every step. Sessionization writes each event's ``session_id`` and
+        ``late``, before any later step reads the batch; after it, the events are read-only
+        (shared by the rules, the rollups, the sinks' threads and the stuffing step)."""
         unique = self.dedup.on_batch(events, now)
         observe_dedup(self.dedup)
         self.clock.advance(now)

@@ -60,7 +60,7 @@ class OpenSession:
             self.last = ts
         elif ts < self.started:
             self.started = ts
-        event.session_id = self.session_id
+        event.session_id = self.session_id  # the one write besides ``Sessionizer._late``
 
     def record(self) -> Session:
         """A fresh immutable row of the current state."""

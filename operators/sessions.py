@@ -71,13 +71,19 @@ class SessionStats:
 
 
 class Sessionizer(StatefulLogic[Event, Event | Session, SessionStats]):
-    """Sessions of the users of one shard.
+    """Sessions of the users of one shard; the one step that writes an event's session fields.
 
     Outputs every input event (the same object, ``session_id`` set, ``late`` set when it could not
     be placed) in input order, then at most one ``Session`` row per session: for each session
     opened or closed by the call, and, at most once per ``update_interval`` of wall time, for the
     open sessions changed since their last row ("dirty"; flushed together, by a tick if idle).
     The last row of every session is its closed state.
+
+    Event ownership: an event's ``session_id`` and ``late`` are set here, once, while the batch
+    passes through ``sessionize``; it runs before any other step reads the batch (the per-user
+    rules, the rollups, the sinks, the credential-stuffing step that holds events across
+    batches), and nothing writes to an event after it: the same objects are shared by all of them
+    and read on the sinks' own threads (``dataflows.partition_stage``).
 
     Memory: one entry per open session, plus, until the watermark passes its end, the id and span of
     a user's session closed by an event (logout, new login, gap or cap seen on arrival) so that a

@@ -21,6 +21,7 @@ from operators.breaker import RejectionBreaker
 from operators.enrichment import enrich
 from operators.erasure import Erase, EraseDeadLetters, erase_request
 from operators.records import Event, Rejection, Replay, Source
+from operators.snapshots import MergeSnapshot
 from operators.state import MergedClock, PartitionMark
 from operators.validation import Defect, Limits, check_message
 from rtep.core import metrics
@@ -174,9 +175,9 @@ class MergeAdapter(StatefulBatchLogic[Feed[In], list[Out], object], Generic[In, 
         """When the logic next needs a look."""
         return self.logic.next_tick()
 
-    def snapshot(self) -> object:
+    def snapshot(self) -> MergeSnapshot:
         """The marks and the logic's own snapshot."""
-        return (self.logic.clock.marks(), self.logic.snapshot())
+        return MergeSnapshot(1, self.logic.clock.marks(), self.logic.snapshot())
 
 
 def merge_builder(
@@ -192,8 +193,8 @@ def merge_builder(
         clock = MergedClock(lateness, idle_timeout)
         if resume is None:
             return MergeAdapter(make(clock, None), after)
-        assert isinstance(resume, tuple), "a MergeAdapter snapshot is (marks, logic snapshot)"
-        clock.load(resume[0])
-        return MergeAdapter(make(clock, resume[1]), after)
+        saved = MergeSnapshot.of(resume)  # or 0.2.0's (marks, logic snapshot)
+        clock.load(saved.marks)
+        return MergeAdapter(make(clock, saved.logic), after)
 
     return build

@@ -1,41 +1,42 @@
-"""Metric hooks run after each stateful step's batch or tick (per batch, never per event)."""
+"""Metric hooks run after each stateful step's batch or tick (per batch, never per event).
+
+Each reads the ``stats`` its operator keeps: counters are taken (added to the metric, then reset),
+and a gauge summed over the partitions of a process is moved by the change since the operator
+last reported, which the stats remember.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
-from operators.records import Event, Session
+from operators.dedup import Deduplicator
+from operators.rollups import MinuteRollup, RollupMerge
+from operators.sessions import Sessionizer
 from rtep.core import metrics
 
-_open_sessions: dict[int, int] = {}
-_session_users: dict[int, int] = {}
 
-
-def observe_dedup(logic: Any) -> None:
+def observe_dedup(logic: Deduplicator) -> None:
     """Count the duplicates the deduplicator dropped in this batch."""
-    dropped = logic.take_duplicate_count()
-    if dropped:
-        metrics.EVENTS_DUPLICATE.inc(dropped)
+    stats = logic.stats
+    if stats.duplicates:
+        metrics.EVENTS_DUPLICATE.inc(stats.duplicates)
+        stats.duplicates = 0
 
 
-def observe_sessions(logic: Any, events: list[Event], sessions: list[Session]) -> None:
+def observe_sessions(logic: Sessionizer) -> None:
     """Active sessions and users held in state (per process), late events, closed sessions."""
-    key = id(logic)
-    if logic.is_empty():
-        _open_sessions.pop(key, None)
-        _session_users.pop(key, None)
-    else:
-        _open_sessions[key] = logic.open_sessions()
-        _session_users[key] = logic.users()
-    metrics.ACTIVE_SESSIONS.set(sum(_open_sessions.values()))
-    metrics.SESSION_STATE_USERS.set(sum(_session_users.values()))
-    late = sum(event.late for event in events)
-    closed: Counter[str] = Counter(s.ended_by for s in sessions if s.ended_by is not None)
-    if late:
-        metrics.EVENTS_LATE.inc(late)
-    for cause, count in closed.items():
+    stats = logic.stats
+    gauges = (stats.open_sessions, stats.users)
+    if gauges != stats.reported:
+        metrics.ACTIVE_SESSIONS.inc(gauges[0] - stats.reported[0])
+        metrics.SESSION_STATE_USERS.inc(gauges[1] - stats.reported[1])
+        stats.reported = gauges
+    if stats.late_events:
+        metrics.EVENTS_LATE.inc(stats.late_events)
+        stats.late_events = 0
+    for cause, count in stats.closed.items():
         metrics.SESSIONS_CLOSED.labels(cause).inc(count)
+    stats.closed.clear()
 
 
 def observe_alerts(logic: Any) -> None:
@@ -44,8 +45,9 @@ def observe_alerts(logic: Any) -> None:
         metrics.ALERTS.labels(rule, severity).inc(count)
 
 
-def observe_rollups(logic: Any) -> None:
+def observe_rollups(logic: MinuteRollup | RollupMerge) -> None:
     """Count events too late for their minute bucket (already closed and written)."""
-    dropped = logic.take_late_dropped()
-    if dropped:
-        metrics.ROLLUP_LATE_DROPPED.inc(dropped)
+    stats = logic.stats
+    if stats.late_dropped:
+        metrics.ROLLUP_LATE_DROPPED.inc(stats.late_dropped)
+        stats.late_dropped = 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Union
 
 from confluent_kafka import Message
 
@@ -35,6 +35,7 @@ from operators.erasure import Erase, has_erasure, split_at_erasures
 from operators.records import EVENT_TS, Alert, Event, Rejection, RollupRow, Session
 from operators.rollups import MinuteRollup, RollupParams
 from operators.sessions import Sessionizer, SessionParams
+from operators.snapshots import StageSnapshot  # 0.2.0 snapshots find it here
 from operators.state import InputProgress, PartitionMark, ShardClock
 from operators.validation import Limits
 from sources.kafka import WorkFactory
@@ -96,18 +97,6 @@ class StageOutput:
     rollups: list[RollupRow] = field(default_factory=list)  # this partition's partial counts
 
 
-@dataclass(frozen=True, slots=True)
-class StageSnapshot:
-    """A partition's whole state (version 1), saved with its Kafka offset."""
-
-    version: int
-    clock: tuple[Any, ...]
-    dedup: Any
-    sessions: Any
-    rules: tuple[Any, ...]
-    rollups: Any
-
-
 MARK_INTERVAL = timedelta(milliseconds=100)
 """A partition's progress goes to every key of the merging steps at most this often (and at once
 when it turns caught up or reads again): live, a batch is a few events, and each broadcast is one
@@ -149,6 +138,8 @@ class PartitionStage:
             ]
             self.rollups = MinuteRollup(params.rollups)
         else:
+            if saved.version not in (1, 2):  # 1: 0.2.0's tuples; 2: records
+                raise ValueError(f"unknown partition snapshot version {saved.version}")
             self.clock = ShardClock.restore(saved.clock)
             self.dedup = Deduplicator.restore(saved.dedup, dedup)
             self.sessions = Sessionizer.restore(saved.sessions, params.sessions)
@@ -167,9 +158,9 @@ class PartitionStage:
         self._due_for: tuple[datetime | None, datetime | None] | None = None
 
     def _clocks(self) -> list[ShardClock]:
-        logics = [self.dedup, self.sessions, *self.rules, self.rollups]
+        """The stage's clock and every operator's: all follow this partition's progress."""
         clocks = [self.clock]
-        for logic in logics:
+        for logic in (self.dedup, self.sessions, *self.rules, self.rollups):
             assert isinstance(logic.clock, ShardClock), "a partition's logic has its own clock"
             clocks.append(logic.clock)
         return clocks
@@ -210,9 +201,9 @@ class PartitionStage:
         return self.clock.latest()
 
     def snapshot(self) -> StageSnapshot:
-        """Every operator's snapshot."""
+        """Every operator's snapshot record (version 2)."""
         return StageSnapshot(
-            1,
+            2,
             self.clock.snapshot(),
             self.dedup.snapshot(),
             self.sessions.snapshot(),
@@ -231,12 +222,15 @@ class PartitionStage:
                 self._erase(erase, out)
 
     def _steps(self, events: list[Event], now: datetime, out: StageOutput) -> None:
+        """The batch through every step. Sessionization writes each event's ``session_id`` and
+        ``late``, before any later step reads the batch; after it, the events are read-only
+        (shared by the rules, the rollups, the sinks' threads and the stuffing step)."""
         unique = self.dedup.on_batch(events, now)
         observe_dedup(self.dedup)
         self.clock.advance(now)
         self.clock.observe_latest(map(EVENT_TS, unique), now)
         sessions = self.sessions.sessionize(unique, now)
-        observe_sessions(self.sessions, unique, sessions)
+        observe_sessions(self.sessions)
         out.sessions.extend(sessions)
         out.events.extend(unique)
         for rule in self.rules:
@@ -270,7 +264,7 @@ class PartitionStage:
         closed = self.sessions.on_tick(now)
         if closed:
             out.sessions.extend(closed)
-            observe_sessions(self.sessions, [], closed)
+            observe_sessions(self.sessions)
         for rule in self.rules:
             rule.on_tick(now)
         self.rollups.on_tick(now)

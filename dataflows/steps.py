@@ -79,9 +79,9 @@ def credential_stuffing(
     def logic(clock: MergedClock, saved: object | None) -> MergeLogic[Event, Alert]:
         if saved is None:
             return InEventTimeOrder(CredentialStuffing(params), clock)
-        assert isinstance(saved, tuple), "an InEventTimeOrder snapshot is (held, rule snapshot)"
-        rule = CredentialStuffing.restore(saved[1], params)
-        return InEventTimeOrder.restore(saved, rule, clock)
+        return InEventTimeOrder.restore(
+            saved, lambda rule: CredentialStuffing.restore(rule, params), clock
+        )
 
     builder = merge_builder(logic, timing.lateness, timing.idle, _observe_ordered)
     return op.stateful_batch("stuffing_in_order", by_ip, builder)
@@ -95,11 +95,10 @@ def rollup_totals(
     def logic(clock: MergedClock, saved: object | None) -> MergeLogic[RollupRow, RollupRow]:
         if saved is None:
             return RollupMerge(params, clock)
-        assert isinstance(saved, tuple), "a RollupMerge snapshot is (buckets, late dropped)"
         return RollupMerge.restore(saved, params, clock)
 
     partials = op.filter_map("rollup_partials", stage, rollup_feed)
-    builder = merge_builder(logic, timing.lateness, timing.idle, observe_rollups)
+    builder = merge_builder(logic, timing.lateness, timing.idle, _observe_totals)
     return op.stateful_batch("rollup_totals", partials, builder)
 
 
@@ -175,3 +174,8 @@ def _chunk_of(get: Callable[[StageOutput], list[T]]) -> Callable[[StageOutput], 
 def _observe_ordered(logic: MergeLogic[Event, Alert]) -> None:
     assert isinstance(logic, InEventTimeOrder), "the stuffing step runs InEventTimeOrder"
     observe_alerts(logic.rule)
+
+
+def _observe_totals(logic: MergeLogic[RollupRow, RollupRow]) -> None:
+    assert isinstance(logic, RollupMerge), "the rollup totals step runs RollupMerge"
+    observe_rollups(logic)

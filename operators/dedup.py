@@ -10,16 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
 from operators.records import EVENT_TS, Event
-from operators.state import Clock, ClockSnapshot, ShardClock, minus
+from operators.snapshots import DedupSnapshot, Segment
+from operators.state import ShardClock, minus
+from operators.stateful import StatefulLogic
 
 if TYPE_CHECKING:
     from rtep.core.settings import Settings
-
-Segment = tuple[bytes, str]
-"""Ids of one segment, pickled: event times as float64 epoch seconds, the ids joined by newlines
-(event ids are UUIDs)."""
-# (clock, segments in arrival order, dupes): flat bytes and one string per segment, cached.
-DedupSnapshot = tuple[ClockSnapshot, tuple[Segment, ...], int]
 
 SEGMENT_IDS = 512
 """Ids per segment of the id log: a snapshot re-joins only the segments that changed."""
@@ -144,8 +140,15 @@ class DedupParams:
         )
 
 
-class Deduplicator:
-    """ShardLogic[Event, Event]: passes the first occurrence of each eventId, drops repeats.
+@dataclass(slots=True)
+class DedupStats:
+    """What the metrics report (``dataflows.observers.observe_dedup`` takes the count)."""
+
+    duplicates: int = 0  # repeats dropped since the observer last took them
+
+
+class Deduplicator(StatefulLogic[Event, Event, DedupStats]):
+    """Passes the first occurrence of each eventId, drops repeats.
 
     An id is remembered until the watermark passes its event time + ``horizon`` (ids are expired
     in arrival order, which is close to event-time order), and never more than ``max_ids`` ids: the
@@ -154,11 +157,10 @@ class Deduplicator:
     """
 
     def __init__(self, params: DedupParams) -> None:
+        super().__init__(params.lateness, DedupStats())
         self.params = params
-        self.clock: Clock = ShardClock(params.lateness)
         self._seen: set[str] = set()
         self._log = _IdLog()
-        self.duplicates = 0
 
     def on_batch(self, items: list[Event], now: datetime) -> list[Event]:
         """The events of ``items`` whose id was not seen, in order."""
@@ -166,32 +168,21 @@ class Deduplicator:
         clock.advance(now)
         seen, log = self._seen, self._log
         out: list[Event] = []
+        duplicates = 0
         for event in items:
             eid = event.event_id
             if eid in seen:
-                self.duplicates += 1
+                duplicates += 1
                 continue
             seen.add(eid)
             log.append(event.ts.timestamp(), eid)
             out.append(event)
+        self.stats.duplicates += duplicates
         clock.observe_latest(map(EVENT_TS, out), now)
         if len(log) > self.params.max_ids:
             seen.difference_update(log.pop_oldest(len(log) - self.params.max_ids))
-        self._expire(now)
+        self._expire_at(now)
         return out
-
-    def on_tick(self, now: datetime) -> list[Event]:
-        """Forget ids the watermark has passed; never emits."""
-        self.clock.advance(now)
-        self._expire(now)
-        return []
-
-    def next_tick(self) -> datetime | None:
-        """When the oldest remembered id would be forgotten."""
-        oldest = self._log.oldest_time()
-        if oldest is None:
-            return None
-        return self.clock.tick_for(datetime.fromtimestamp(oldest, UTC) + self.params.horizon)
 
     def is_empty(self) -> bool:
         """No id remembered."""
@@ -199,47 +190,31 @@ class Deduplicator:
 
     def snapshot(self) -> DedupSnapshot:
         """Picklable immutable copy (compact and mostly cached: see ``_IdLog``)."""
-        return (self.clock.snapshot(), self._log.snapshot(), self.duplicates)
+        return DedupSnapshot(1, self.clock.snapshot(), self._log.snapshot())
 
     @classmethod
-    def restore(cls, snapshot: Any, params: DedupParams) -> Self:
-        """Rebuild from ``snapshot``; also from the two older forms (see ``_segments_of``)."""
+    def restore(cls, saved: Any, params: DedupParams) -> Self:
+        """Rebuild from a ``DedupSnapshot`` (or 0.2.0's tuple)."""
+        snapshot = DedupSnapshot.of(saved)
         self = cls(params)
-        self.clock = ShardClock.restore(snapshot[0])
-        self._log = _IdLog.restore(_segments_of(snapshot))
+        self.clock = ShardClock.restore(snapshot.clock)
+        self._log = _IdLog.restore(snapshot.segments)
         self._seen.update(self._log.ids())
-        self.duplicates = snapshot[-1]
         return self
-
-    def take_duplicate_count(self) -> int:
-        """Duplicates dropped since the last call (for a metric); resets the counter."""
-        n, self.duplicates = self.duplicates, 0
-        return n
 
     def ids(self) -> int:
         """Ids currently remembered."""
         return len(self._log)
 
-    def _expire(self, now: datetime) -> None:
-        watermark = self.clock.watermark(now)
-        if watermark is None:
-            return
+    def _expire(self, watermark: datetime) -> list[Event]:
+        """Forget the ids more than ``horizon`` before ``watermark``; never emits."""
         horizon_start = minus(watermark, self.params.horizon).timestamp()
         oldest = self._log.oldest_time()
         if oldest is not None and oldest < horizon_start:
             self._seen.difference_update(self._log.pop_oldest(len(self._log), horizon_start))
+        return []
 
-
-def _segments_of(snapshot: Any) -> tuple[Segment, ...]:
-    """The segments of a snapshot of any version.
-
-    0.1.3 wrote (clock, times bytes, ids joined, dupes); earlier versions (clock, ((datetime, id),
-    ...), dupes).
-    """
-    if len(snapshot) == 4:
-        return ((snapshot[1], snapshot[2]),)
-    body = snapshot[1]
-    if body and isinstance(body[0][0], datetime):
-        times = array("d", [ts.timestamp() for ts, _ in body]).tobytes()
-        return ((times, "\n".join(eid for _, eid in body)),)
-    return tuple(body)
+    def _earliest(self) -> datetime | None:
+        """When the oldest remembered id falls out of the horizon."""
+        oldest = self._log.oldest_time()
+        return None if oldest is None else datetime.fromtimestamp(oldest, UTC) + self.params.horizon

@@ -12,11 +12,13 @@ rule sees one ordered stream whatever the interleaving.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from operators.records import Alert, Event
-from operators.state import Clock, ClockSnapshot, MergedClock
+from operators.snapshots import OrderedSnapshot
+from operators.state import Clock, MergedClock
 
 RELEASE_TICK = timedelta(milliseconds=100)
 """How often held events are re-checked while the frontier moves by wall time alone."""
@@ -33,7 +35,7 @@ class OrderedRule(Protocol):
 
     def next_tick(self) -> datetime | None: ...
 
-    def snapshot(self) -> tuple[ClockSnapshot, tuple[object, ...]]: ...
+    def snapshot(self) -> object: ...
 
 
 class InEventTimeOrder:
@@ -68,18 +70,18 @@ class InEventTimeOrder:
             return self.clock.last_now + RELEASE_TICK
         return self.rule.next_tick()
 
-    def snapshot(self) -> tuple[tuple[Event, ...], tuple[ClockSnapshot, tuple[object, ...]]]:
+    def snapshot(self) -> OrderedSnapshot:
         """The held events and the rule's own snapshot."""
-        return tuple(entry[3] for entry in sorted(self._held)), self.rule.snapshot()
+        held = tuple(entry[3] for entry in sorted(self._held))
+        return OrderedSnapshot(1, held, self.rule.snapshot())
 
     @classmethod
     def restore(
-        cls,
-        snapshot: tuple[tuple[Event, ...], tuple[ClockSnapshot, tuple[object, ...]]],
-        rule: OrderedRule,
-        clock: MergedClock,
+        cls, saved: Any, restore_rule: Callable[[Any], OrderedRule], clock: MergedClock
     ) -> Self:
-        """Rebuild around ``rule`` (already restored from ``snapshot[1]``)."""
-        self = cls(rule, clock)
-        self.take("", list(snapshot[0]))
+        """Rebuild from an ``OrderedSnapshot`` (or 0.2.0's tuple); ``restore_rule`` turns the
+        rule's own snapshot back into the rule."""
+        snapshot = OrderedSnapshot.of(saved)
+        self = cls(restore_rule(snapshot.rule), clock)
+        self.take("", list(snapshot.held))
         return self

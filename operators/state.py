@@ -1,6 +1,6 @@
-"""The shape of every stateful operator, and the event-time machinery they share.
+"""Event time: the clocks every stateful operator (``operators.stateful``) reads.
 
-A ``ShardLogic`` instance holds the state of many subjects: the users of one Kafka partition
+A stateful operator holds the state of many subjects: the users of one Kafka partition
 (``dataflows.partition_stage``), or, where partitions meet, the IPs of one shard or every rollup
 bucket. Time comes in two kinds:
 
@@ -20,15 +20,13 @@ takes the minimum over them, leaving out those that have been quiet at their end
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple
 
-In = TypeVar("In")
-Out = TypeVar("Out")
-K = TypeVar("K", bound=Hashable)
+from operators.expiry import ExpiryQueue  # noqa: F401  (operators.detection imports it from here)
+from operators.snapshots import ClockSnapshot
 
 MIN_TICK = timedelta(seconds=1)
 """``next_tick`` is never closer than this to the last ``now``: no busy loop (bytewax #578)."""
@@ -59,33 +57,6 @@ def minus(ts: datetime, delta: timedelta) -> datetime:
     window or a lateness from it must not raise OverflowError and stop the flow.
     """
     return ts - delta if ts - _MIN > delta else _MIN
-
-
-class ShardLogic(Protocol[In, Out]):
-    """What the generic Bytewax adapter drives: a batch in, results out, ticks for timeouts."""
-
-    def on_batch(self, items: list[In], now: datetime) -> list[Out]:
-        """Process ``items`` (arrival order) at wall time ``now``; return what they produce."""
-        ...
-
-    def on_tick(self, now: datetime) -> list[Out]:
-        """Close or expire whatever the watermark at wall time ``now`` has passed."""
-        ...
-
-    def next_tick(self) -> datetime | None:
-        """Wall time of the next needed ``on_tick``; None when nothing is pending."""
-        ...
-
-    def is_empty(self) -> bool:
-        """True when the shard holds nothing, so the adapter can discard it."""
-        ...
-
-    def snapshot(self) -> object:
-        """A picklable copy that ``restore`` turns back into an equal instance."""
-        ...
-
-
-ClockSnapshot = tuple[timedelta, datetime | None, datetime | None, datetime | None]
 
 
 @dataclass(slots=True)
@@ -180,13 +151,16 @@ class ShardClock:
 
     def snapshot(self) -> ClockSnapshot:
         """Immutable state for recovery."""
-        return (self.lateness, self._max_ts, self._wall_at_max, self.last_now)
+        return ClockSnapshot(1, self.lateness, self._max_ts, self._wall_at_max, self.last_now)
 
     @classmethod
-    def restore(cls, snap: ClockSnapshot) -> ShardClock:
-        """Inverse of ``snapshot`` (progress is not state: the input sets it again)."""
-        clock = cls(snap[0])
-        clock._max_ts, clock._wall_at_max, clock.last_now = snap[1], snap[2], snap[3]
+    def restore(cls, saved: Any) -> ShardClock:
+        """Inverse of ``snapshot``, also from 0.2.0's tuple (progress is not state: the input
+        sets it again)."""
+        snap = ClockSnapshot.of(saved)
+        clock = cls(snap.lateness)
+        clock._max_ts, clock._wall_at_max = snap.latest, snap.wall_at_latest
+        clock.last_now = snap.last_now
         return clock
 
 
@@ -279,7 +253,7 @@ class MergedClock:
 
     def snapshot(self) -> ClockSnapshot:
         """A ``ShardClock``-shaped stand-in: the marks are saved by the step that owns them."""
-        return (self.lateness, None, None, self.last_now)
+        return ClockSnapshot(1, self.lateness, None, None, self.last_now)
 
     def marks(self) -> MarksSnapshot:
         """The partitions' marks, for the owning step's snapshot."""
@@ -289,64 +263,6 @@ class MergedClock:
         """Inverse of ``marks``, except that no partition is caught up any more: after a restart
         each may have a backlog, and must not be left out as idle until it says otherwise."""
         self._marks = {mark.partition: mark._replace(caught_up_since=None) for mark in marks}
-
-
-class ExpiryQueue(Generic[K]):
-    """Lazy min-heap of event-time expiries per key.
-
-    Each key has one live heap entry whose time is a lower bound of the key's real expiry, so an
-    event that pushes an expiry later costs nothing (no heap operation): the entry is re-pushed
-    with the real time when it surfaces. Stale entries are skipped.
-    """
-
-    __slots__ = ("_at", "_heap")
-
-    def __init__(self, scheduled: tuple[tuple[K, datetime], ...] = ()) -> None:
-        self._at: dict[K, datetime] = dict(scheduled)
-        self._heap: list[tuple[datetime, K]] = [(at, key) for key, at in scheduled]
-        heapq.heapify(self._heap)
-
-    def schedule(self, key: K, at: datetime) -> None:
-        """Make sure ``key`` surfaces no later than ``at``."""
-        current = self._at.get(key)
-        if current is None or at < current:
-            self._at[key] = at
-            heapq.heappush(self._heap, (at, key))
-
-    def earliest(self) -> datetime | None:
-        """The lower bound of the earliest expiry (None when nothing is scheduled)."""
-        heap, at = self._heap, self._at
-        while heap and at.get(heap[0][1]) != heap[0][0]:
-            heapq.heappop(heap)
-        return heap[0][0] if heap else None
-
-    def due(self, watermark: datetime, expiry_of: Callable[[K], datetime | None]) -> list[K]:
-        """Keys whose real expiry (``expiry_of``) is before ``watermark``, in expiry order.
-
-        Returned keys are unscheduled; ``expiry_of`` returning None means the key is gone.
-        """
-        heap, at = self._heap, self._at
-        due: list[K] = []
-        while heap and heap[0][0] < watermark:
-            when, key = heapq.heappop(heap)
-            if at.get(key) != when:
-                continue
-            actual = expiry_of(key)
-            if actual is None or actual <= when:
-                del at[key]
-                if actual is not None:
-                    due.append(key)
-            else:  # surfaces again at its real time (maybe in this same call)
-                at[key] = actual
-                heapq.heappush(heap, (actual, key))
-        return due
-
-    def __len__(self) -> int:
-        return len(self._at)
-
-    def snapshot(self) -> tuple[tuple[K, datetime], ...]:
-        """Immutable state for recovery (the live entries only)."""
-        return tuple(self._at.items())
 
 
 Clock = ShardClock | MergedClock

@@ -11,6 +11,7 @@ keeps (``_expire``, ``_earliest``), what a batch does (``on_batch``) and how it 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -30,21 +31,25 @@ class StatefulLogic(ABC, Generic[In, Out, S]):
         self.stats = stats
 
     @abstractmethod
-    def on_batch(self, items: list[In], now: datetime) -> list[Out]:
+    def on_batch(self, items: list[In], now: datetime) -> Sequence[Out]:
         """Process ``items`` at wall time ``now``; return what they produce."""
 
-    def on_tick(self, now: datetime) -> list[Out]:
+    def on_tick(self, now: datetime) -> Sequence[Out]:
         """Close or expire whatever the watermark at wall time ``now`` has passed."""
         self.clock.advance(now)
-        watermark = self.clock.watermark(now)
-        return [] if watermark is None else self._expire(watermark)
+        return self._expire_at(now)
 
     def next_tick(self) -> datetime | None:
         """Wall time of the next needed ``on_tick``; None when nothing is held."""
         return self.clock.tick_for(self._earliest())
 
+    def _expire_at(self, now: datetime) -> Sequence[Out]:
+        """``_expire`` at the watermark of wall time ``now`` (the end of every call)."""
+        watermark = self.clock.watermark(now)
+        return [] if watermark is None else self._expire(watermark)
+
     @abstractmethod
-    def _expire(self, watermark: datetime) -> list[Out]:
+    def _expire(self, watermark: datetime) -> Sequence[Out]:
         """Forget (or close and return) what lies before ``watermark``."""
 
     @abstractmethod

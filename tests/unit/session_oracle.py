@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from operators.records import Event
-from operators.sessions import session_id_for
+from operators.session_state import session_id_for
 
 
 @dataclass

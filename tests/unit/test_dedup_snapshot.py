@@ -1,12 +1,10 @@
-"""Dedup snapshots: compact, equivalent after a round trip, and the older form still restores."""
+"""Dedup snapshots: compact, equivalent after a round trip, and the 0.2.0 form still restores."""
 
 from __future__ import annotations
 
 import pickle
-from array import array
 from datetime import timedelta
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,19 +34,20 @@ def test_restored_logic_behaves_like_the_original(spec: list[tuple[int, int]], c
     assert restored.next_tick() == original.next_tick()
 
 
-@pytest.mark.parametrize("version", ["0.1.2", "0.1.3"])
-def test_snapshot_of_an_older_form_restores(version: str) -> None:
-    """Scenario: recovery data written before the segments (by 0.1.3: one bytes and one string;
-    earlier: one (datetime, id) tuple per id). We expect: the same remembered ids and timers."""
+def test_snapshot_of_the_0_2_0_form_restores() -> None:
+    """Scenario: recovery data written by 0.2.0 (a tuple: the clock's tuple, the segments, the
+    duplicate count). We expect: the same remembered ids and timers.
+    (Forms before 0.2.0 are not read: 0.2.0 required a new recovery directory.)"""
     logic = Deduplicator(PARAMS)
     events = [make_event(t=i, eid=_id(i)) for i in range(5)]
     logic.on_batch(events, NOW)
-    clock, _, dupes = logic.snapshot()
-    if version == "0.1.3":
-        times = array("d", [e.ts.timestamp() for e in events]).tobytes()
-        older: tuple[object, ...] = (clock, times, "\n".join(e.event_id for e in events), dupes)
-    else:
-        older = (clock, tuple((e.ts, e.event_id) for e in events), dupes)
+    record = logic.snapshot()
+    clock = record.clock
+    older = (
+        (clock.lateness, clock.latest, clock.wall_at_latest, clock.last_now),
+        record.segments,
+        0,
+    )
     restored = Deduplicator.restore(older, PARAMS)
     assert restored.snapshot() == logic.snapshot()
     assert restored.ids() == 5
@@ -61,8 +60,8 @@ def test_a_snapshot_reuses_the_segments_that_did_not_change() -> None:
     We expect: every segment but the tail is the very same object (not joined again)."""
     logic = Deduplicator(DedupParams(horizon=timedelta(days=1), max_ids=100_000))
     logic.on_batch([make_event(t=1, eid=_id(i)) for i in range(10 * SEGMENT_IDS)], NOW)
-    first = logic.snapshot()[1]
+    first = logic.snapshot().segments
     logic.on_batch([make_event(t=2, eid=_id(10 * SEGMENT_IDS))], NOW)
-    second = logic.snapshot()[1]
+    second = logic.snapshot().segments
     assert len(first) == 10 and len(second) == 11
     assert all(a is b for a, b in zip(first, second[:10], strict=True))

@@ -10,6 +10,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dataflows.observers import observe_sessions
 from operators.records import Event, Session
 from operators.sessions import Sessionizer, SessionParams
 from tests.unit.factories import NOW, make_event
@@ -72,7 +73,7 @@ def test_one_session_row_per_session_per_batch_and_open_rows_have_no_end() -> No
     rows = [o for o in out if isinstance(o, Session)]
     assert len(rows) == 1
     assert rows[0].ended_at is None and rows[0].ended_by is None and rows[0].event_count == 5
-    assert logic.open_sessions() == 1 and logic.users() == 1
+    assert logic.stats.open_sessions == 1 and logic.stats.users == 1
 
 
 def test_out_of_order_within_lateness_is_placed_later_is_flagged() -> None:
@@ -91,7 +92,9 @@ def test_out_of_order_within_lateness_is_placed_later_is_flagged() -> None:
     (row,) = [o for o in out if isinstance(o, Session)]
     assert row.started_at == placed.ts and row.entry_page == "/first" and row.event_count == 3
     assert row.entry_page == "/first"
-    assert logic.take_late_count() == 2 and logic.take_late_count() == 0
+    assert logic.stats.late_events == 2
+    observe_sessions(logic)  # the metrics observer takes the count
+    assert logic.stats.late_events == 0
 
 
 def test_straggler_of_a_logged_out_session_gets_its_id() -> None:
@@ -101,7 +104,7 @@ def test_straggler_of_a_logged_out_session_gets_its_id() -> None:
     straggler = make_event(t=10)
     logic.on_batch([straggler], NOW)
     assert straggler.late and straggler.session_id == first.session_id
-    assert logic.open_sessions() == 0
+    assert logic.stats.open_sessions == 0
     logic.on_tick(LATER)
     assert logic.is_empty()
 
@@ -222,7 +225,7 @@ def test_boundaries_exactly_where_gaps_exceed_the_limit(
         assert row.event_count == len(members)
         assert row.started_at == members[0].ts and row.last_event_at == members[-1].ts
         assert row.ended_by == "timeout" and row.ended_at == row.last_event_at
-    assert logic.is_empty() and logic.users() == 0
+    assert logic.is_empty() and logic.stats.users == 0
 
 
 @settings(max_examples=100)
@@ -334,7 +337,7 @@ def test_any_order_every_event_emitted_once_and_counts_add_up(
     for row in rows.values():
         assert row.ended_at is not None and row.started_at <= row.last_event_at
         assert row.duration_seconds <= PARAMS.max_length.total_seconds()
-    assert logic.is_empty() and logic.late_events == len(events) - len(placed)
+    assert logic.is_empty() and logic.stats.late_events == len(events) - len(placed)
     spans: dict[str, list[tuple[datetime, datetime]]] = {}
     for row in rows.values():
         spans.setdefault(row.user_id, []).append((row.started_at, row.last_event_at))
@@ -361,9 +364,9 @@ def test_memory_is_bounded_by_active_users() -> None:
         logic.on_batch(batch, NOW)
     last = (users - 1) * 0.01
     still_open = sum(1 for i in range(users) if i * 0.01 + GAP >= last - 30)  # watermark
-    assert logic.open_sessions() == logic.users() == still_open < users
+    assert logic.stats.open_sessions == logic.stats.users == still_open < users
     logic.on_tick(LATER)
-    assert logic.users() == 0 and logic.open_sessions() == 0 and logic.is_empty()
+    assert logic.stats.users == 0 and logic.stats.open_sessions == 0 and logic.is_empty()
 
 
 @settings(max_examples=150)

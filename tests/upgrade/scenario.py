@@ -32,6 +32,7 @@ from operators.detection import (
 from operators.ordering import InEventTimeOrder
 from operators.rollups import RollupMerge, RollupParams
 from operators.sessions import SessionParams
+from operators.snapshots import MergeSnapshot
 from operators.state import InputProgress, MergedClock, PartitionMark
 from operators.validation import Limits
 from tests.unit.factories import FakeMessage
@@ -123,13 +124,14 @@ class Steps:
             self.stuffing = InEventTimeOrder(CredentialStuffing(STUFFING), clocks[0])
             self.rollups = RollupMerge(PARAMS.rollups, clocks[1])
         else:
-            marks, logic = saved["stuffing_in_order"]
-            clocks[0].load(marks)
-            rule = CredentialStuffing.restore(logic[1], STUFFING)
-            self.stuffing = InEventTimeOrder.restore(logic, rule, clocks[0])
-            marks, logic = saved["rollup_totals"]
-            clocks[1].load(marks)
-            self.rollups = RollupMerge.restore(logic, PARAMS.rollups, clocks[1])
+            stuffing = MergeSnapshot.of(saved["stuffing_in_order"])
+            clocks[0].load(stuffing.marks)
+            self.stuffing = InEventTimeOrder.restore(
+                stuffing.logic, lambda rule: CredentialStuffing.restore(rule, STUFFING), clocks[0]
+            )
+            rollups = MergeSnapshot.of(saved["rollup_totals"])
+            clocks[1].load(rollups.marks)
+            self.rollups = RollupMerge.restore(rollups.logic, PARAMS.rollups, clocks[1])
         self.outputs: list[StageOutput] = []
         self.merged: list[Any] = []
 
@@ -156,8 +158,10 @@ class Steps:
 
         return {
             "kafka_in": PartitionState(offset, self.stage.snapshot()),
-            "stuffing_in_order": (self.stuffing.clock.marks(), self.stuffing.snapshot()),
-            "rollup_totals": (self.rollups.clock.marks(), self.rollups.snapshot()),
+            "stuffing_in_order": MergeSnapshot(
+                1, self.stuffing.clock.marks(), self.stuffing.snapshot()
+            ),
+            "rollup_totals": MergeSnapshot(1, self.rollups.clock.marks(), self.rollups.snapshot()),
         }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from operators.detections.rule import Rule
 from operators.records import Event, Session
 from rtep.core import metrics
 
@@ -38,10 +39,11 @@ def observe_sessions(logic: Any, events: list[Event], sessions: list[Session]) -
         metrics.SESSIONS_CLOSED.labels(cause).inc(count)
 
 
-def observe_alerts(logic: Any) -> None:
+def observe_alerts(rule: Rule[Any]) -> None:
     """Count new incidents (not updates of an ongoing one) by rule and severity."""
-    for (rule, severity), count in logic.take_alert_counts().items():
-        metrics.ALERTS.labels(rule, severity).inc(count)
+    opened = rule.stats.take()
+    if opened:
+        metrics.ALERTS.labels(rule.RULE, rule.SEVERITY).inc(opened)
 
 
 def observe_rollups(logic: Any) -> None:

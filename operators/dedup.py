@@ -7,13 +7,10 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from operators.records import EVENT_TS, Event
 from operators.state import Clock, ClockSnapshot, ShardClock, minus
-
-if TYPE_CHECKING:
-    from rtep.core.settings import Settings
 
 Segment = tuple[bytes, str]
 """Ids of one segment, pickled: event times as float64 epoch seconds, the ids joined by newlines
@@ -130,18 +127,6 @@ class DedupParams:
     horizon: timedelta = timedelta(seconds=3600)
     max_ids: int = 100_000
     lateness: timedelta = timedelta(seconds=60)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        """From RTEP_DEDUP_HORIZON_SECONDS, RTEP_DEDUP_MAX_IDS and RTEP_ALLOWED_LATENESS_SECONDS.
-
-        ``max_ids`` (about 250 bytes each) is for the whole input: each partition keeps its share.
-        """
-        return cls(
-            timedelta(seconds=settings.dedup_horizon_seconds),
-            settings.dedup_max_ids,
-            timedelta(seconds=settings.allowed_lateness_seconds),
-        )
 
 
 class Deduplicator:

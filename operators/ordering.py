@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from typing import Protocol, Self
 
 from operators.records import Alert, Event
-from operators.state import Clock, ClockSnapshot, MergedClock
+from operators.state import Clock, MergedClock
 
 RELEASE_TICK = timedelta(milliseconds=100)
 """How often held events are re-checked while the frontier moves by wall time alone."""
 
 
 class OrderedRule(Protocol):
-    """What ``InEventTimeOrder`` drives: a rule over events (see ``operators.detection``)."""
+    """What ``InEventTimeOrder`` drives: a rule over events (see ``operators.detections``)."""
 
     clock: Clock
 
@@ -33,7 +33,7 @@ class OrderedRule(Protocol):
 
     def next_tick(self) -> datetime | None: ...
 
-    def snapshot(self) -> tuple[ClockSnapshot, tuple[object, ...]]: ...
+    def snapshot(self) -> object: ...
 
 
 class InEventTimeOrder:
@@ -68,14 +68,14 @@ class InEventTimeOrder:
             return self.clock.last_now + RELEASE_TICK
         return self.rule.next_tick()
 
-    def snapshot(self) -> tuple[tuple[Event, ...], tuple[ClockSnapshot, tuple[object, ...]]]:
+    def snapshot(self) -> tuple[tuple[Event, ...], object]:
         """The held events and the rule's own snapshot."""
         return tuple(entry[3] for entry in sorted(self._held)), self.rule.snapshot()
 
     @classmethod
     def restore(
         cls,
-        snapshot: tuple[tuple[Event, ...], tuple[ClockSnapshot, tuple[object, ...]]],
+        snapshot: tuple[tuple[Event, ...], object],
         rule: OrderedRule,
         clock: MergedClock,
     ) -> Self:

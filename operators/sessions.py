@@ -12,13 +12,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 from operators.records import Event, Session
 from operators.state import MIN_TICK, Clock, ClockSnapshot, ExpiryQueue, ShardClock
-
-if TYPE_CHECKING:
-    from rtep.core.settings import Settings
 
 LOGOUT = "logout"
 TIMEOUT = "timeout"
@@ -38,17 +35,6 @@ class SessionParams:
     max_length: timedelta = timedelta(hours=24)
     lateness: timedelta = timedelta(seconds=60)
     update_interval: timedelta = timedelta(seconds=5)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SessionParams:
-        """Parameters from RTEP_SESSION_GAP_SECONDS, _SESSION_MAX_SECONDS, _ALLOWED_LATENESS_SECONDS
-        and _SESSION_UPDATE_INTERVAL_SECONDS."""
-        return cls(
-            gap=timedelta(seconds=settings.session_gap_seconds),
-            max_length=timedelta(seconds=settings.session_max_seconds),
-            lateness=timedelta(seconds=settings.allowed_lateness_seconds),
-            update_interval=timedelta(seconds=settings.session_update_interval_seconds),
-        )
 
 
 def session_id_for(user_id: str, started_at: datetime, first_event_id: str) -> str:

@@ -69,8 +69,11 @@ class StageParams:
     with none here runs with its parameters' defaults."""
 
     def rule_params(self, rule: type[UserRule]) -> Any:
-        """``rule``'s parameters."""
-        return next((p for p in self.rules if type(p) is rule.PARAMS), None) or rule.PARAMS()
+        """``rule``'s parameters (a rule added without any runs with its defaults)."""
+        for params in self.rules:
+            if type(params) is rule.PARAMS:
+                return params
+        return rule.PARAMS()
 
 
 @dataclass(slots=True)

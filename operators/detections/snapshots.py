@@ -9,6 +9,7 @@ its ids one newline-joined string (see ``window.Window``); an incident is a plai
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
@@ -16,12 +17,12 @@ from typing import Any, Self
 from operators.state import ClockSnapshot
 
 VERSION = 1
-"""The version every record is written with; ``decode`` refuses any other."""
+"""The version every record is written with; ``of`` refuses any other."""
 
 IncidentRow = tuple[str, datetime, datetime, int, datetime, frozenset[str] | None]
 """An incident: (alert id, window start, window end, event count, created at, members)."""
 
-SubjectRow = tuple[str, Any, str, tuple[str, ...] | None, IncidentRow | None]
+SubjectRow = tuple[str, "array[int]", str, tuple[str, ...] | None, IncidentRow | None]
 """A subject of a ``BurstTracker``: (subject, *its window's columns, its incident or None)."""
 
 Expiries = tuple[tuple[str, datetime], ...]

@@ -14,7 +14,8 @@ from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
 
 from dataflows.outputs import build_outputs
-from dataflows.partition_stage import RULES, StageOutput, StageParams, stage_factory
+from dataflows.params import rollup_params, stage_params, stuffing_params
+from dataflows.partition_stage import RULES, StageOutput, UserRule, stage_factory
 from dataflows.steps import (
     MergeTiming,
     credential_stuffing,
@@ -23,9 +24,8 @@ from dataflows.steps import (
     rollup_totals,
     values,
 )
-from operators.detection import CredentialStuffing, CredentialStuffingParams
+from operators.detections.credential_stuffing import CredentialStuffing
 from operators.records import Reason
-from operators.rollups import RollupParams
 from operators.schemas import EVENT_TYPES
 from rtep.core import metrics
 from rtep.core.process import prepare_process
@@ -46,7 +46,7 @@ def build_flow(settings: Settings) -> Dataflow:
     source: LeanKafkaSource[StageOutput] = LeanKafkaSource(
         settings.kafka_brokers.split(","),
         [settings.events_topic],
-        stage_factory(StageParams.from_settings(settings)),
+        stage_factory(stage_params(settings)),
         starting_offset=OFFSET_BEGINNING,
         add_config=settings.kafka_extra_config,
         consumer_defaults=CONSUMER_DEFAULTS,
@@ -69,21 +69,19 @@ def build_flow(settings: Settings) -> Dataflow:
     op.output("sessions_pg", part.sessions, out.sessions)
 
     # where partitions meet: failed logins by IP in event-time order; rollup partials summed
-    stuffing = credential_stuffing(
-        part.stage, CredentialStuffingParams.from_settings(settings), settings.ip_shards, timing
-    )
+    stuffing = credential_stuffing(part.stage, stuffing_params(settings), settings.ip_shards, timing)
     alerts = op.merge("alerts", part.alerts, stuffing)
     op.output("alerts_pg", alerts, out.alerts)
     op.output("alerts_kafka", values("alert_values", alerts), out.alerts_topic)
-    retention = timedelta(seconds=settings.rollup_retention_seconds)
-    rollups = rollup_totals(part.stage, RollupParams(retention, lateness), timing)
+    rollups = rollup_totals(part.stage, rollup_params(settings), timing)
     op.output("rollups_pg", rollups, out.rollups)
 
     # hot cache: one Redis pipeline per write for everything
     op.output("redis", hot_cache(part.events, part.sessions, alerts, rollups), out.redis)
 
+    every_rule: tuple[type[UserRule], ...] = (*RULES, CredentialStuffing)
     metrics.zero_series(
-        alert_rules=[(rule.RULE, rule.SEVERITY) for rule in (*RULES, CredentialStuffing)],
+        alert_rules=[(rule.RULE, rule.SEVERITY) for rule in every_rule],
         sinks=out.sink_names(),
         reasons=[reason.value for reason in Reason],
         event_types=EVENT_TYPES,

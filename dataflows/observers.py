@@ -7,9 +7,8 @@ last reported, which the stats remember.
 
 from __future__ import annotations
 
-from typing import Any
-
 from operators.dedup import Deduplicator
+from operators.detections.rule import Rule, RuleParams
 from operators.rollups import MinuteRollup, RollupMerge
 from operators.sessions import Sessionizer
 from rtep.core import metrics
@@ -39,10 +38,11 @@ def observe_sessions(logic: Sessionizer) -> None:
     stats.closed.clear()
 
 
-def observe_alerts(logic: Any) -> None:
+def observe_alerts(rule: Rule[RuleParams]) -> None:
     """Count new incidents (not updates of an ongoing one) by rule and severity."""
-    for (rule, severity), count in logic.take_alert_counts().items():
-        metrics.ALERTS.labels(rule, severity).inc(count)
+    opened = rule.stats.take()
+    if opened:
+        metrics.ALERTS.labels(rule.RULE, rule.SEVERITY).inc(opened)
 
 
 def observe_rollups(logic: MinuteRollup | RollupMerge) -> None:

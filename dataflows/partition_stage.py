@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Union
 
 from confluent_kafka import Message
 
@@ -21,18 +20,14 @@ from dataflows.adapters import Validator
 from dataflows.observers import observe_alerts, observe_dedup, observe_rollups, observe_sessions
 from operators.breaker import BreakerParams, RejectionBreaker
 from operators.dedup import Deduplicator, DedupParams
-from operators.detection import (
-    AbnormalEventRate,
-    AbnormalEventRateParams,
-    BruteForceSuccess,
-    BruteForceSuccessParams,
-    FailedLoginBurst,
-    FailedLoginBurstParams,
-    NewDeviceLogin,
-    NewDeviceLoginParams,
-)
+from operators.detections.abnormal_event_rate import AbnormalEventRate
+from operators.detections.brute_force_success import BruteForceSuccess
+from operators.detections.failed_login_burst import FailedLoginBurst
+from operators.detections.new_device_login import NewDeviceLogin
+from operators.detections.rule import Rule, RuleBatch, RuleParams
+from operators.detections.snapshots import RuleSnapshot
 from operators.erasure import Erase, has_erasure, split_at_erasures
-from operators.records import EVENT_TS, Alert, Event, Rejection, RollupRow, Session
+from operators.records import Alert, Event, Rejection, RollupRow, Session
 from operators.rollups import MinuteRollup, RollupParams
 from operators.sessions import Sessionizer, SessionParams
 from operators.snapshots import StageSnapshot  # 0.2.0 snapshots find it here
@@ -40,45 +35,45 @@ from operators.state import InputProgress, PartitionMark, ShardClock
 from operators.validation import Limits
 from sources.kafka import WorkFactory
 
-if TYPE_CHECKING:
-    from rtep.core.settings import Settings
+UserRule = Rule[RuleParams]
 
-UserRule = Union[FailedLoginBurst, BruteForceSuccess, NewDeviceLogin, AbnormalEventRate]  # noqa: UP007
+RULES: tuple[type[UserRule], ...] = (
+    FailedLoginBurst,
+    BruteForceSuccess,
+    NewDeviceLogin,
+    AbnormalEventRate,
+)
+"""The per-user rules: adding one to the pipeline is adding it here (docs/extending.md)."""
+
+RULES_0_2_0 = (
+    "failed_login_burst",
+    "brute_force_success",
+    "new_device_login",
+    "abnormal_event_rate",
+)
+"""The rules of a 0.2.0 ``StageSnapshot``, in its order (its rules' snapshots do not name them)."""
 
 
 @dataclass(frozen=True, slots=True)
 class StageParams:
-    """Parameters of every step of a partition's stage."""
+    """Parameters of every step of a partition's stage (built from settings by
+    ``dataflows.params.stage_params``)."""
 
     limits: Limits
     breaker: BreakerParams
     dedup: DedupParams  # max_ids: for the whole input, split over its partitions
     sessions: SessionParams
-    failed_login_burst: FailedLoginBurstParams
-    brute_force_success: BruteForceSuccessParams
-    new_device_login: NewDeviceLoginParams
-    abnormal_event_rate: AbnormalEventRateParams
     rollups: RollupParams
+    rules: tuple[RuleParams, ...] = ()
+    """The per-user rules' parameters, each found by its class (the rule's ``PARAMS``); a rule
+    with none here runs with its parameters' defaults."""
 
-    @classmethod
-    def from_settings(cls, s: Settings) -> StageParams:
-        """Every parameter from its ``RTEP_*`` setting."""
-        lateness = timedelta(seconds=s.allowed_lateness_seconds)
-        return cls(
-            Limits(
-                s.max_event_bytes, timedelta(seconds=s.max_future_skew_seconds), s.field_limits()
-            ),
-            BreakerParams(s.breaker_window, s.breaker_reject_share),
-            DedupParams.from_settings(s),
-            SessionParams.from_settings(s),
-            FailedLoginBurstParams.from_settings(s),
-            BruteForceSuccessParams.from_settings(s),
-            NewDeviceLoginParams(
-                s.new_device_max_devices, timedelta(days=s.new_device_history_days), lateness
-            ),
-            AbnormalEventRateParams.from_settings(s),
-            RollupParams(timedelta(seconds=s.rollup_retention_seconds), lateness),
-        )
+    def rule_params(self, rule: type[UserRule]) -> RuleParams:
+        """``rule``'s parameters (a rule added without any runs with its defaults)."""
+        for params in self.rules:
+            if type(params) is rule.PARAMS:
+                return params
+        return rule.PARAMS()
 
 
 @dataclass(slots=True)
@@ -102,9 +97,6 @@ MARK_INTERVAL = timedelta(milliseconds=100)
 when it turns caught up or reads again): live, a batch is a few events, and each broadcast is one
 item per IP shard. Feeds that carry failed logins or rollups always carry the latest mark."""
 
-RULES = (FailedLoginBurst, BruteForceSuccess, NewDeviceLogin, AbnormalEventRate)
-"""The per-user rules, in the order their parameters appear in ``StageParams``."""
-
 
 class PartitionStage:
     """``PartitionWork`` for one partition: see the module docstring."""
@@ -122,20 +114,11 @@ class PartitionStage:
         self.progress = progress
         self._validate = Validator(params.limits, RejectionBreaker(params.breaker))
         dedup = replace(params.dedup, max_ids=max(1, params.dedup.max_ids // parts))
-        rule_params = (
-            params.failed_login_burst,
-            params.brute_force_success,
-            params.new_device_login,
-            params.abnormal_event_rate,
-        )
         if saved is None:
             self.clock = ShardClock(params.sessions.lateness)
             self.dedup = Deduplicator(dedup)
             self.sessions = Sessionizer(params.sessions)
-            self.rules: list[UserRule] = [
-                rule(p)
-                for rule, p in zip(RULES, rule_params, strict=True)
-            ]
+            self.rules = [rule(params.rule_params(rule)) for rule in RULES]
             self.rollups = MinuteRollup(params.rollups)
         else:
             if saved.version not in (1, 2):  # 1: 0.2.0's tuples; 2: records
@@ -143,10 +126,7 @@ class PartitionStage:
             self.clock = ShardClock.restore(saved.clock)
             self.dedup = Deduplicator.restore(saved.dedup, dedup)
             self.sessions = Sessionizer.restore(saved.sessions, params.sessions)
-            self.rules = [
-                rule.restore(snap, p)  # type: ignore[attr-defined]
-                for rule, snap, p in zip(RULES, saved.rules, rule_params, strict=True)
-            ]
+            self.rules = _restore_rules(saved.rules, params)
             self.rollups = MinuteRollup.restore(saved.rollups, params.rollups)
         for clock in self._clocks():
             clock.progress = progress
@@ -157,10 +137,14 @@ class PartitionStage:
         self._due: datetime | None = None
         self._due_for: tuple[datetime | None, datetime | None] | None = None
 
+    def _logics(self) -> list[Deduplicator | Sessionizer | UserRule | MinuteRollup]:
+        """Every stateful operator of the stage, in the order a batch meets them."""
+        return [self.dedup, self.sessions, *self.rules, self.rollups]
+
     def _clocks(self) -> list[ShardClock]:
         """The stage's clock and every operator's: all follow this partition's progress."""
         clocks = [self.clock]
-        for logic in (self.dedup, self.sessions, *self.rules, self.rollups):
+        for logic in self._logics():
             assert isinstance(logic.clock, ShardClock), "a partition's logic has its own clock"
             clocks.append(logic.clock)
         return clocks
@@ -228,17 +212,19 @@ class PartitionStage:
         unique = self.dedup.on_batch(events, now)
         observe_dedup(self.dedup)
         self.clock.advance(now)
-        self.clock.observe_latest(map(EVENT_TS, unique), now)
+        batch = RuleBatch.of(unique)  # sorted, logins picked: once for every rule
+        if batch.latest is not None:
+            self.clock.observe(batch.latest, now)
         sessions = self.sessions.sessionize(unique, now)
         observe_sessions(self.sessions)
         out.sessions.extend(sessions)
         out.events.extend(unique)
         for rule in self.rules:
-            out.alerts.extend(rule.on_batch(unique, now))
+            out.alerts.extend(rule.evaluate(batch, now))
             observe_alerts(rule)
         out.rollups.extend(self.rollups.on_batch(unique, now))
         observe_rollups(self.rollups)
-        out.failed_logins.extend(e for e in unique if e.ip is not None and e.failed_login)
+        out.failed_logins.extend(e for e in batch.logins if e.ip is not None and e.failed_login)
 
     def _erase(self, erase: Erase, out: StageOutput) -> None:
         """Forget the user in every per-user step, then send the erasure to every sink, after
@@ -252,11 +238,8 @@ class PartitionStage:
 
     def _next_tick(self) -> datetime | None:
         ticks = [
-            tick
-            for tick in (logic.next_tick() for logic in (self.dedup, self.sessions, *self.rules,
-                                                          self.rollups))
-            if tick is not None
-        ]  # fmt: skip
+            tick for tick in (logic.next_tick() for logic in self._logics()) if tick is not None
+        ]
         return min(ticks) if ticks else None
 
     def _tick(self, now: datetime, out: StageOutput) -> None:
@@ -275,13 +258,30 @@ class PartitionStage:
         )
 
 
+def _restore_rules(saved: tuple[object, ...], params: StageParams) -> list[UserRule]:
+    """Every rule of ``RULES`` from its saved state, found by rule name (a rule added since the
+    snapshot starts empty; one removed is dropped); 0.2.0's tuples are in ``RULES_0_2_0`` order."""
+    by_name = {
+        snap.rule if isinstance(snap, RuleSnapshot) else RULES_0_2_0[i]: snap
+        for i, snap in enumerate(saved)
+    }
+    return [
+        rule(params.rule_params(rule))
+        if rule.RULE not in by_name
+        else rule.restore(by_name[rule.RULE], params.rule_params(rule))
+        for rule in RULES
+    ]
+
+
 def stage_factory(params: StageParams) -> WorkFactory[StageOutput]:
     """The ``WorkFactory`` for ``sources.kafka.LeanKafkaSource``."""
 
     def build(
         partition: str, parts: int, progress: InputProgress, saved: object | None
     ) -> PartitionStage:
-        assert saved is None or isinstance(saved, StageSnapshot), "a partition's state: StageSnapshot"
+        assert saved is None or isinstance(saved, StageSnapshot), (
+            "a partition's state: StageSnapshot"
+        )
         return PartitionStage(params, partition, parts, progress, saved)
 
     return build

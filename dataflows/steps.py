@@ -20,7 +20,8 @@ from bytewax.operators import KeyedStream
 from dataflows.adapters import Chunk, Feed, MergeLogic, chunked, merge_builder
 from dataflows.observers import observe_alerts, observe_rollups
 from dataflows.partition_stage import StageOutput
-from operators.detection import CredentialStuffing, CredentialStuffingParams
+from operators.detections.credential_stuffing import CredentialStuffing
+from operators.detections.params import CredentialStuffingParams
 from operators.ordering import InEventTimeOrder
 from operators.records import Alert, Event, Rejection, RollupRow, Session
 from operators.rollups import RollupMerge, RollupParams
@@ -173,6 +174,7 @@ def _chunk_of(get: Callable[[StageOutput], list[T]]) -> Callable[[StageOutput], 
 
 def _observe_ordered(logic: MergeLogic[Event, Alert]) -> None:
     assert isinstance(logic, InEventTimeOrder), "the stuffing step runs InEventTimeOrder"
+    assert isinstance(logic.rule, CredentialStuffing), "in event-time order: credential stuffing"
     observe_alerts(logic.rule)
 
 

@@ -7,15 +7,12 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from operators.records import EVENT_TS, Event
 from operators.snapshots import DedupSnapshot, Segment
 from operators.state import ShardClock, minus
 from operators.stateful import StatefulLogic
-
-if TYPE_CHECKING:
-    from rtep.core.settings import Settings
 
 SEGMENT_IDS = 512
 """Ids per segment of the id log: a snapshot re-joins only the segments that changed."""
@@ -126,18 +123,6 @@ class DedupParams:
     horizon: timedelta = timedelta(seconds=3600)
     max_ids: int = 100_000
     lateness: timedelta = timedelta(seconds=60)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        """From RTEP_DEDUP_HORIZON_SECONDS, RTEP_DEDUP_MAX_IDS and RTEP_ALLOWED_LATENESS_SECONDS.
-
-        ``max_ids`` (about 250 bytes each) is for the whole input: each partition keeps its share.
-        """
-        return cls(
-            timedelta(seconds=settings.dedup_horizon_seconds),
-            settings.dedup_max_ids,
-            timedelta(seconds=settings.allowed_lateness_seconds),
-        )
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ rule sees one ordered stream whatever the interleaving.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, Self
 
@@ -25,13 +25,13 @@ RELEASE_TICK = timedelta(milliseconds=100)
 
 
 class OrderedRule(Protocol):
-    """What ``InEventTimeOrder`` drives: a rule over events (see ``operators.detection``)."""
+    """What ``InEventTimeOrder`` drives: a rule over events (see ``operators.detections``)."""
 
     clock: Clock
 
-    def on_batch(self, items: list[Event], now: datetime) -> list[Alert]: ...
+    def on_batch(self, items: list[Event], now: datetime) -> Sequence[Alert]: ...
 
-    def on_tick(self, now: datetime) -> list[Alert]: ...
+    def on_tick(self, now: datetime) -> Sequence[Alert]: ...
 
     def next_tick(self) -> datetime | None: ...
 
@@ -62,7 +62,7 @@ class InEventTimeOrder:
         ready: list[Event] = []
         while held and frontier is not None and held[0][0] <= frontier:
             ready.append(heapq.heappop(held)[3])
-        return self.rule.on_batch(ready, now) if ready else self.rule.on_tick(now)
+        return list(self.rule.on_batch(ready, now) if ready else self.rule.on_tick(now))
 
     def next_tick(self) -> datetime | None:
         """Soon while events are held; else when the rule's state expires."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from operators.expiry import ExpiryQueue
 from operators.records import Event, Session
@@ -20,9 +20,6 @@ from operators.session_state import OpenSession, session_id_for
 from operators.snapshots import ClosedSpan, SessionsSnapshot
 from operators.state import MIN_TICK, ShardClock
 from operators.stateful import StatefulLogic
-
-if TYPE_CHECKING:
-    from rtep.core.settings import Settings
 
 LOGOUT = "logout"
 TIMEOUT = "timeout"
@@ -42,17 +39,6 @@ class SessionParams:
     max_length: timedelta = timedelta(hours=24)
     lateness: timedelta = timedelta(seconds=60)
     update_interval: timedelta = timedelta(seconds=5)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SessionParams:
-        """Parameters from RTEP_SESSION_GAP_SECONDS, _SESSION_MAX_SECONDS, _ALLOWED_LATENESS_SECONDS
-        and _SESSION_UPDATE_INTERVAL_SECONDS."""
-        return cls(
-            gap=timedelta(seconds=settings.session_gap_seconds),
-            max_length=timedelta(seconds=settings.session_max_seconds),
-            lateness=timedelta(seconds=settings.allowed_lateness_seconds),
-            update_interval=timedelta(seconds=settings.session_update_interval_seconds),
-        )
 
 
 @dataclass(slots=True)

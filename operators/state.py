@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from operators.expiry import ExpiryQueue  # noqa: F401  (operators.detection imports it from here)
 from operators.snapshots import ClockSnapshot
 
 MIN_TICK = timedelta(seconds=1)

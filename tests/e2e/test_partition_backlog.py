@@ -16,12 +16,9 @@ from typing import Any
 
 import pytest
 
-from operators.detection import (
-    CredentialStuffing,
-    CredentialStuffingParams,
-    FailedLoginBurst,
-    FailedLoginBurstParams,
-)
+from dataflows.params import rule_params
+from operators.detections.credential_stuffing import CredentialStuffing
+from operators.detections.failed_login_burst import FailedLoginBurst
 from operators.records import Alert, Event
 from operators.validation import Limits, check_message
 from rtep.core.embedded import free_port
@@ -167,8 +164,8 @@ class Reference:
         failed = [e for e in self.history if e.failed_login]
         now = datetime.now(UTC)
         settings = self.settings
-        bursts = FailedLoginBurst(FailedLoginBurstParams.from_settings(settings))
-        stuffing = CredentialStuffing(CredentialStuffingParams.from_settings(settings))
+        bursts = FailedLoginBurst(rule_params(FailedLoginBurst, settings))
+        stuffing = CredentialStuffing(rule_params(CredentialStuffing, settings))
         return {
             FailedLoginBurst.RULE: incidents(bursts.on_batch(failed, now)),
             CredentialStuffing.RULE: incidents(stuffing.on_batch(failed, now)),

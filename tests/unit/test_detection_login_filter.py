@@ -10,16 +10,17 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.detection import (
-    BruteForceSuccess,
+from operators.detections.brute_force_success import BruteForceSuccess
+from operators.detections.credential_stuffing import CredentialStuffing
+from operators.detections.failed_login_burst import FailedLoginBurst
+from operators.detections.new_device_login import NewDeviceLogin
+from operators.detections.params import (
     BruteForceSuccessParams,
-    CredentialStuffing,
     CredentialStuffingParams,
-    FailedLoginBurst,
     FailedLoginBurstParams,
-    NewDeviceLogin,
     NewDeviceLoginParams,
 )
+from operators.detections.rule import Reads
 from operators.records import Event
 from tests.unit.factories import NOW, make_event
 
@@ -71,7 +72,7 @@ def test_login_only_rules_equal_checking_every_event(
     """Scenario: any mix of logins and other events, any batching and wall clock pace.
     We expect: the same alerts and the same snapshot as the rule checking every event."""
     rule, params = RULES[which]
-    reference = type("Every" + rule.__name__, (rule,), {"LOGINS_ONLY": False})
+    reference = type("Every" + rule.__name__, (rule,), {"READS": Reads.EVENTS})
     events = _events(spec)
     bounds = sorted({0, len(events), *(c for c in cuts if c < len(events))})
     results = []
@@ -82,5 +83,5 @@ def test_login_only_rules_equal_checking_every_event(
             out += logic.on_batch(events[a:b], NOW + timedelta(seconds=10 * step))
         out += logic.on_tick(NOW + timedelta(days=1))
         results.append((out, pickle.dumps(logic.snapshot())))
-    assert rule.LOGINS_ONLY
+    assert rule.READS is Reads.LOGINS
     assert results[0] == results[1]

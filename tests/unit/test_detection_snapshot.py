@@ -1,4 +1,4 @@
-"""Threshold-rule snapshots: compact, equivalent after a round trip, the older form still restores.
+"""Threshold-rule snapshots: compact, equivalent after a round trip, the 0.2.0 form still restores.
 
 Every subject of every rule is snapshotted at each Bytewax snapshot interval, while the whole flow
 waits: the windows are kept as columns (int64 times, joined ids) so that this stays short.
@@ -7,6 +7,7 @@ waits: the windows are kept as columns (int64 times, joined ids) so that this st
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,18 +15,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.detection import (
-    AbnormalEventRate,
+from operators.detections.abnormal_event_rate import AbnormalEventRate
+from operators.detections.brute_force_success import BruteForceSuccess
+from operators.detections.credential_stuffing import CredentialStuffing
+from operators.detections.failed_login_burst import FailedLoginBurst
+from operators.detections.params import (
     AbnormalEventRateParams,
-    BruteForceSuccess,
     BruteForceSuccessParams,
-    CredentialStuffing,
     CredentialStuffingParams,
-    FailedLoginBurst,
     FailedLoginBurstParams,
 )
+from operators.detections.snapshots import VERSION, BruteForceSuccessSnapshot
 from operators.records import Event
-from operators.state import from_micros
 from tests.integration.factories import make_event
 
 T = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -82,34 +83,34 @@ def test_restored_rule_behaves_like_the_original(
     assert restored.is_empty() and original.is_empty()
 
 
-def older_form(snapshot: Any) -> Any:
-    """The snapshot as written before the columns: one (datetime, id, member) tuple per entry."""
-
-    def tracker(snap: Any) -> Any:
-        subjects, expiry = snap
-        entries = []
-        for key, times, ids, members, incident in subjects:
-            id_list = ids.split("\n") if ids else []
-            member_list = id_list if members is None else list(members)
-            rows = zip(times, id_list, member_list, strict=True)
-            entries.append((key, tuple((from_micros(t), i, m) for t, i, m in rows), incident))
-        return (tuple(entries), expiry)
-
-    return (snapshot[0], tracker(snapshot[1]), *snapshot[2:])
+def form_0_2_0(record: Any) -> Any:
+    """The snapshot as 0.2.0 wrote it: a plain tuple, (clock, (subject rows, expiry), *rest)."""
+    bursts = (record.bursts.subjects, record.bursts.expiry)
+    hits = (record.hits,) if isinstance(record, BruteForceSuccessSnapshot) else ()
+    return (record.clock, bursts, *hits)
 
 
 @pytest.mark.parametrize(("cls", "params"), RULES, ids=IDS)
-def test_snapshot_of_the_older_form_restores(cls: Any, params: Any) -> None:
-    """Scenario: recovery data written by 0.1.3 (tuples per entry), then more events.
+def test_snapshot_of_the_0_2_0_form_restores(cls: Any, params: Any) -> None:
+    """Scenario: recovery data written by 0.2.0 (plain tuples, no record), then more events.
     We expect: the same alerts and state as the rule restored from the current form."""
     users = ["a", "bb", "ccc", "a", "bb"]
     events = [login(i, users[i % 5], 7 * i % 50, i % 4 == 0) for i in range(30)]
     logic = cls(params)
     run(logic, [events[:20]])
     current = cls.restore(logic.snapshot(), params)
-    older = cls.restore(older_form(logic.snapshot()), params)
+    older = cls.restore(form_0_2_0(logic.snapshot()), params)
     assert run(older, [events[20:]]) == run(current, [events[20:]])
     assert older.snapshot() == current.snapshot()
+
+
+@pytest.mark.parametrize(("cls", "params"), RULES, ids=IDS)
+def test_a_record_of_another_version_is_refused(cls: Any, params: Any) -> None:
+    """Scenario: a record with a version this code never wrote.
+    We expect: restore fails loudly rather than reading fields it does not know."""
+    future = replace(cls(params).snapshot(), version=VERSION + 1)
+    with pytest.raises(ValueError, match="version"):
+        cls.restore(future, params)
 
 
 def test_snapshot_costs_under_60_bytes_an_entry() -> None:

@@ -15,12 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.detection import (
-    CredentialStuffing,
-    CredentialStuffingParams,
-    FailedLoginBurst,
-    FailedLoginBurstParams,
-)
+from operators.detections.credential_stuffing import CredentialStuffing
+from operators.detections.failed_login_burst import FailedLoginBurst
+from operators.detections.params import CredentialStuffingParams, FailedLoginBurstParams
 from tests.integration.factories import make_event
 
 T = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from dataflows.partition_stage import PartitionStage
+from operators.detections.rule import RuleBatch
 from operators.records import Event
 from operators.state import InputProgress
 from tests.harness import event_json
@@ -41,13 +42,19 @@ def test_steps_after_sessionization_see_each_event_as_it_is_finally_stored(
     rollups see each event with its final session fields, and the event never changes after."""
     stage = PartitionStage(PARAMS, "0-activity", 1, InputProgress())
     seen: list[tuple[Any, ...]] = []
-    for logic in (*stage.rules, stage.rollups):
+    for rule in stage.rules:
 
-        def spy(items: list[Event], now: datetime, _batch: Any = logic.on_batch) -> Any:
-            seen.extend(_state(e) for e in items)
-            return _batch(items, now)
+        def spy_rule(batch: RuleBatch, now: datetime, _evaluate: Any = rule.evaluate) -> Any:
+            seen.extend(_state(e) for e in batch.events)
+            return _evaluate(batch, now)
 
-        monkeypatch.setattr(logic, "on_batch", spy)
+        monkeypatch.setattr(rule, "evaluate", spy_rule)
+
+    def spy(items: list[Event], now: datetime, _batch: Any = stage.rollups.on_batch) -> Any:
+        seen.extend(_state(e) for e in items)
+        return _batch(items, now)
+
+    monkeypatch.setattr(stage.rollups, "on_batch", spy)
     first = [
         event_json("page_view", "u1", _at(0)),
         event_json("login", "u2", _at(1), success=False),

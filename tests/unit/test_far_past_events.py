@@ -12,16 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.dedup import Deduplicator, DedupParams
-from operators.detection import (
-    AbnormalEventRate,
+from operators.detections.abnormal_event_rate import AbnormalEventRate
+from operators.detections.brute_force_success import BruteForceSuccess
+from operators.detections.credential_stuffing import CredentialStuffing
+from operators.detections.failed_login_burst import FailedLoginBurst
+from operators.detections.new_device_login import NewDeviceLogin
+from operators.detections.params import (
     AbnormalEventRateParams,
-    BruteForceSuccess,
     BruteForceSuccessParams,
-    CredentialStuffing,
     CredentialStuffingParams,
-    FailedLoginBurst,
     FailedLoginBurstParams,
-    NewDeviceLogin,
     NewDeviceLoginParams,
 )
 from operators.rollups import MinuteRollup, RollupParams

@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 from dataflows.partition_stage import PartitionStage, StageOutput, StageParams
 from operators.breaker import BreakerParams
 from operators.dedup import DedupParams
-from operators.detection import (
+from operators.detections.credential_stuffing import CredentialStuffing
+from operators.detections.failed_login_burst import FailedLoginBurst
+from operators.detections.params import (
     AbnormalEventRateParams,
     BruteForceSuccessParams,
-    CredentialStuffing,
     CredentialStuffingParams,
-    FailedLoginBurst,
     FailedLoginBurstParams,
     NewDeviceLoginParams,
 )
@@ -52,11 +52,13 @@ PARAMS = StageParams(
     BreakerParams(1000, 1.0),
     DedupParams(lateness=LATENESS),
     SessionParams(gap=GAP, lateness=LATENESS, update_interval=timedelta(0)),
-    BURST,
-    BruteForceSuccessParams(3, timedelta(seconds=60), timedelta(seconds=300), LATENESS),
-    NewDeviceLoginParams(lateness=LATENESS),
-    AbnormalEventRateParams(1000, timedelta(seconds=60), LATENESS),
     RollupParams(timedelta(minutes=5), LATENESS),
+    rules=(
+        BURST,
+        BruteForceSuccessParams(3, timedelta(seconds=60), timedelta(seconds=300), LATENESS),
+        NewDeviceLoginParams(lateness=LATENESS),
+        AbnormalEventRateParams(1000, timedelta(seconds=60), LATENESS),
+    ),
 )
 
 

@@ -7,7 +7,8 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.state import MIN_TICK, ExpiryQueue, ShardClock
+from operators.expiry import ExpiryQueue
+from operators.state import MIN_TICK, ShardClock
 from tests.unit.factories import at
 
 SEC = timedelta(seconds=1)

@@ -21,10 +21,10 @@ import orjson
 from dataflows.partition_stage import PartitionStage, StageOutput, StageParams
 from operators.breaker import BreakerParams
 from operators.dedup import DedupParams
-from operators.detection import (
+from operators.detections.credential_stuffing import CredentialStuffing
+from operators.detections.params import (
     AbnormalEventRateParams,
     BruteForceSuccessParams,
-    CredentialStuffing,
     CredentialStuffingParams,
     FailedLoginBurstParams,
     NewDeviceLoginParams,
@@ -49,11 +49,13 @@ PARAMS = StageParams(
     BreakerParams(1000, 1.0),
     DedupParams(lateness=LATENESS),
     SessionParams(gap=timedelta(minutes=10), lateness=LATENESS, update_interval=timedelta(0)),
-    FailedLoginBurstParams(3, timedelta(seconds=60), LATENESS),
-    BruteForceSuccessParams(3, timedelta(seconds=60), timedelta(seconds=300), LATENESS),
-    NewDeviceLoginParams(lateness=LATENESS),
-    AbnormalEventRateParams(8, timedelta(seconds=60), LATENESS),
     RollupParams(timedelta(minutes=30), LATENESS),
+    rules=(
+        FailedLoginBurstParams(3, timedelta(seconds=60), LATENESS),
+        BruteForceSuccessParams(3, timedelta(seconds=60), timedelta(seconds=300), LATENESS),
+        NewDeviceLoginParams(lateness=LATENESS),
+        AbnormalEventRateParams(8, timedelta(seconds=60), LATENESS),
+    ),
 )
 STEPS = ("kafka_in", "stuffing_in_order", "rollup_totals")
 """The flow's stateful steps, each with a fixture: the partition stage and the two merges."""

@@ -1,0 +1,48 @@
+"""dataflows/params.py: the settings reach every rule's parameters, and agree with their defaults.
+
+A threshold's default lives twice: as the ``RTEP_*`` setting's default (what runs) and as the
+parameters' dataclass default (what code without settings gets). This keeps them equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from dataflows.params import rule_params, stage_params
+from dataflows.partition_stage import RULES, UserRule
+from operators.detections.brute_force_success import BruteForceSuccess
+from operators.detections.credential_stuffing import CredentialStuffing
+from operators.detections.failed_login_burst import FailedLoginBurst
+from operators.detections.params import DEFAULT_LATENESS
+from rtep.core.settings import Settings
+
+EVERY_RULE: tuple[type[UserRule], ...] = (*RULES, CredentialStuffing)
+
+
+@pytest.mark.parametrize("rule", EVERY_RULE, ids=lambda rule: rule.RULE)
+def test_default_settings_give_the_dataclass_defaults(rule: type[UserRule]) -> None:
+    settings = Settings()
+    assert timedelta(seconds=settings.allowed_lateness_seconds) == DEFAULT_LATENESS
+    assert rule_params(rule, settings) == rule.PARAMS()
+
+
+def test_settings_reach_the_rules_of_the_stage_and_the_stuffing_step() -> None:
+    settings = Settings(
+        failed_login_burst_count=7,
+        brute_force_success_window_seconds=90,
+        credential_stuffing_users=4,
+        allowed_lateness_seconds=5,
+    )
+    stage = stage_params(settings)
+    late = timedelta(seconds=5)
+    assert stage.rule_params(FailedLoginBurst) == replace(
+        FailedLoginBurst.PARAMS(), threshold=7, lateness=late
+    )
+    brute = stage.rule_params(BruteForceSuccess)
+    assert (brute.burst_count, brute.window, brute.lateness) == (7, timedelta(seconds=90), late)
+    assert [type(p) for p in stage.rules] == [rule.PARAMS for rule in RULES]
+    stuffing = rule_params(CredentialStuffing, settings)
+    assert (stuffing.threshold, stuffing.lateness) == (4, late)

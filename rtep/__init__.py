@@ -1,3 +1,3 @@
 """rtep: real-time event processing platform (shared runtime: settings, metrics, logging, commands)."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -14,17 +14,18 @@ from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
 
 from dataflows.outputs import build_outputs
-from dataflows.params import rollup_params, stage_params, stuffing_params
+from dataflows.params import ip_params, rollup_params, stage_params
 from dataflows.partition_stage import RULES, StageOutput, UserRule, stage_factory
 from dataflows.steps import (
     MergeTiming,
-    credential_stuffing,
     hot_cache,
+    ip_rules,
     read_partitions,
     rollup_totals,
     values,
 )
 from operators.detections.credential_stuffing import CredentialStuffing
+from operators.detections.password_spraying import PasswordSpraying
 from operators.records import Reason
 from operators.schemas import EVENT_TYPES
 from rtep.core import metrics
@@ -68,9 +69,10 @@ def build_flow(settings: Settings) -> Dataflow:
     op.output("events_pg", part.events, out.events)
     op.output("sessions_pg", part.sessions, out.sessions)
 
-    # where partitions meet: failed logins by IP in event-time order; rollup partials summed
-    stuffing = credential_stuffing(part.stage, stuffing_params(settings), settings.ip_shards, timing)
-    alerts = op.merge("alerts", part.alerts, stuffing)
+    # where partitions meet: failed logins by IP in event-time order (stuffing, spraying);
+    # rollup partials summed
+    stuffing, spraying = ip_rules(part.stage, ip_params(settings), settings.ip_shards, timing)
+    alerts = op.merge("alerts", part.alerts, stuffing, spraying)
     op.output("alerts_pg", alerts, out.alerts)
     op.output("alerts_kafka", values("alert_values", alerts), out.alerts_topic)
     rollups = rollup_totals(part.stage, rollup_params(settings), timing)
@@ -79,7 +81,7 @@ def build_flow(settings: Settings) -> Dataflow:
     # hot cache: one Redis pipeline per write for everything
     op.output("redis", hot_cache(part.events, part.sessions, alerts, rollups), out.redis)
 
-    every_rule: tuple[type[UserRule], ...] = (*RULES, CredentialStuffing)
+    every_rule: tuple[type[UserRule], ...] = (*RULES, CredentialStuffing, PasswordSpraying)
     metrics.zero_series(
         alert_rules=[(rule.RULE, rule.SEVERITY) for rule in every_rule],
         sinks=out.sink_names(),

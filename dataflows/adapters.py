@@ -20,6 +20,7 @@ from confluent_kafka import Message
 from operators.breaker import RejectionBreaker
 from operators.enrichment import enrich
 from operators.erasure import Erase, EraseDeadLetters, erase_request
+from operators.geo import Locate
 from operators.records import Event, Rejection, Replay, Source
 from operators.snapshots import MergeSnapshot
 from operators.state import MergedClock, PartitionMark
@@ -60,13 +61,16 @@ class Checked(NamedTuple):
 class Validator:
     """The validate step: Kafka messages → enriched Events and Rejections, counted once a batch."""
 
-    def __init__(self, limits: Limits, breaker: RejectionBreaker) -> None:
+    def __init__(
+        self, limits: Limits, breaker: RejectionBreaker, locate: Locate | None = None
+    ) -> None:
         self.limits = limits
         self.breaker = breaker
+        self.locate = locate  # where each event's IP is (None: no geolocation)
 
     def __call__(self, batch: list[Message], now: datetime) -> Checked:
         """Validate and enrich a batch; count it; trip the breaker if most of it is bad."""
-        limits = self.limits
+        limits, locate = self.limits, self.locate
         events: list[Event] = []
         rejections: list[Rejection] = []
         valid: Counter[str] = Counter()
@@ -86,7 +90,7 @@ class Validator:
                 rejected[result.reason.value] += 1
                 rejections.append(result.rejection(raw, source, now, replay_of(msg)))
                 continue
-            enrich(result)
+            enrich(result, locate)
             kind = result.type
             valid[kind] += 1
             if kind == "login" and result.failed_login:

@@ -39,10 +39,13 @@ def observe_sessions(logic: Sessionizer) -> None:
 
 
 def observe_alerts(rule: Rule[RuleParams]) -> None:
-    """Count new incidents (not updates of an ongoing one) by rule and severity."""
+    """Count new incidents (not updates of an ongoing one) by rule and severity, and by rule and
+    the country of the event that opened each."""
     opened = rule.stats.take()
     if opened:
         metrics.ALERTS.labels(rule.RULE, rule.SEVERITY).inc(opened)
+        for country, count in rule.stats.take_countries().items():
+            metrics.ALERTS_BY_COUNTRY.labels(rule.RULE, country).inc(count)
 
 
 def observe_rollups(logic: MinuteRollup | RollupMerge) -> None:

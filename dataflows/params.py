@@ -19,19 +19,29 @@ from operators.detections.abnormal_event_rate import AbnormalEventRate
 from operators.detections.brute_force_success import BruteForceSuccess
 from operators.detections.credential_stuffing import CredentialStuffing
 from operators.detections.failed_login_burst import FailedLoginBurst
+from operators.detections.impossible_travel import ImpossibleTravel
+from operators.detections.ip_rules import IpParams
+from operators.detections.new_country_login import NewCountryLogin
 from operators.detections.new_device_login import NewDeviceLogin
 from operators.detections.params import (
     AbnormalEventRateParams,
     BruteForceSuccessParams,
     CredentialStuffingParams,
     FailedLoginBurstParams,
+    ImpossibleTravelParams,
+    NewCountryLoginParams,
     NewDeviceLoginParams,
+    PasswordSprayingParams,
+    SessionDeviceChangeParams,
 )
+from operators.detections.password_spraying import PasswordSpraying
 from operators.detections.rule import RuleParams
+from operators.detections.session_device_change import SessionDeviceChange
 from operators.rollups import RollupParams
 from operators.sessions import SessionParams
 from operators.validation import Limits
 from rtep.core.settings import Settings
+from sources.geoip import locate_from_settings
 
 
 def _seconds(value: float) -> timedelta:
@@ -57,6 +67,23 @@ RULE_SETTINGS: dict[type[UserRule], Callable[[Settings, timedelta], RuleParams]]
     CredentialStuffing: lambda s, lateness: CredentialStuffingParams(
         s.credential_stuffing_users, _seconds(s.credential_stuffing_window_seconds), lateness
     ),
+    NewCountryLogin: lambda s, lateness: NewCountryLoginParams(
+        s.new_country_max_countries, timedelta(days=s.new_country_history_days), lateness
+    ),
+    ImpossibleTravel: lambda s, lateness: ImpossibleTravelParams(
+        s.travel_max_kmh, s.travel_min_km, _seconds(s.travel_country_window_seconds), lateness
+    ),
+    PasswordSpraying: lambda s, lateness: PasswordSprayingParams(
+        s.spray_min_users,
+        s.spray_min_attempts,
+        _seconds(s.spray_window_seconds),
+        s.spray_min_per_user,
+        s.spray_max_per_user,
+        lateness,
+    ),
+    SessionDeviceChange: lambda s, lateness: SessionDeviceChangeParams(
+        _seconds(s.session_gap_seconds), lateness
+    ),
 }
 """The rules whose parameters have settings, given the settings and the allowed lateness."""
 
@@ -69,11 +96,13 @@ def rule_params(rule: type[UserRule], settings: Settings) -> RuleParams:
     return replace(rule.PARAMS(), lateness=lateness) if build is None else build(settings, lateness)
 
 
-def stuffing_params(settings: Settings) -> CredentialStuffingParams:
-    """credential_stuffing's parameters (its step runs where partitions meet, not in ``RULES``)."""
-    params = rule_params(CredentialStuffing, settings)
-    assert isinstance(params, CredentialStuffingParams), "RULE_SETTINGS maps credential_stuffing"
-    return params
+def ip_params(settings: Settings) -> IpParams:
+    """The IP-keyed rules' parameters (their steps run where partitions meet, not in ``RULES``)."""
+    stuffing = rule_params(CredentialStuffing, settings)
+    assert isinstance(stuffing, CredentialStuffingParams), "RULE_SETTINGS maps it"
+    spraying = rule_params(PasswordSpraying, settings)
+    assert isinstance(spraying, PasswordSprayingParams), "RULE_SETTINGS maps it"
+    return IpParams(stuffing, spraying)
 
 
 def rollup_params(settings: Settings) -> RollupParams:
@@ -100,4 +129,5 @@ def stage_params(settings: Settings) -> StageParams:
         ),
         rollup_params(s),
         tuple(rule_params(rule, s) for rule in RULES),
+        locate_from_settings(s),
     )

@@ -23,10 +23,14 @@ from operators.dedup import Deduplicator, DedupParams
 from operators.detections.abnormal_event_rate import AbnormalEventRate
 from operators.detections.brute_force_success import BruteForceSuccess
 from operators.detections.failed_login_burst import FailedLoginBurst
+from operators.detections.impossible_travel import ImpossibleTravel
+from operators.detections.new_country_login import NewCountryLogin
 from operators.detections.new_device_login import NewDeviceLogin
 from operators.detections.rule import Rule, RuleBatch, RuleParams
+from operators.detections.session_device_change import SessionDeviceChange
 from operators.detections.snapshots import RuleSnapshot
 from operators.erasure import Erase, has_erasure, split_at_erasures
+from operators.geo import Locate
 from operators.records import Alert, Event, Rejection, RollupRow, Session
 from operators.rollups import MinuteRollup, RollupParams
 from operators.sessions import Sessionizer, SessionParams
@@ -42,6 +46,9 @@ RULES: tuple[type[UserRule], ...] = (
     BruteForceSuccess,
     NewDeviceLogin,
     AbnormalEventRate,
+    NewCountryLogin,
+    ImpossibleTravel,
+    SessionDeviceChange,
 )
 """The per-user rules: adding one to the pipeline is adding it here (docs/extending.md)."""
 
@@ -67,6 +74,7 @@ class StageParams:
     rules: tuple[RuleParams, ...] = ()
     """The per-user rules' parameters, each found by its class (the rule's ``PARAMS``); a rule
     with none here runs with its parameters' defaults."""
+    locate: Locate | None = None  # geolocation of events' IPs (sources.geoip)
 
     def rule_params(self, rule: type[UserRule]) -> RuleParams:
         """``rule``'s parameters (a rule added without any runs with its defaults)."""
@@ -112,7 +120,7 @@ class PartitionStage:
         self.partition = partition
         self.parts = parts
         self.progress = progress
-        self._validate = Validator(params.limits, RejectionBreaker(params.breaker))
+        self._validate = Validator(params.limits, RejectionBreaker(params.breaker), params.locate)
         dedup = replace(params.dedup, max_ids=max(1, params.dedup.max_ids // parts))
         if saved is None:
             self.clock = ShardClock(params.sessions.lateness)

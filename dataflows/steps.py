@@ -1,8 +1,8 @@
 """The flow's composite steps, each a function from typed streams to typed streams.
 
 ``dataflows.activity`` wires them; each adds its Bytewax steps to the flow under fixed names
-(recovery snapshots are keyed by step name: ``kafka_in``, ``stuffing_in_order`` and
-``rollup_totals`` hold state and must never be renamed). Streams carry chunks,
+(recovery snapshots are keyed by step name: ``kafka_in``, ``stuffing_in_order``,
+``spraying_in_order`` and ``rollup_totals`` hold state and must never be renamed). Streams carry chunks,
 ``(key, [values])``; the key is the input partition's name (or an IP shard).
 """
 
@@ -21,7 +21,8 @@ from dataflows.adapters import Chunk, Feed, MergeLogic, chunked, merge_builder
 from dataflows.observers import observe_alerts, observe_rollups
 from dataflows.partition_stage import StageOutput
 from operators.detections.credential_stuffing import CredentialStuffing
-from operators.detections.params import CredentialStuffingParams
+from operators.detections.ip_rules import IpParams, IpRules
+from operators.detections.password_spraying import PasswordSpraying
 from operators.ordering import InEventTimeOrder
 from operators.records import Alert, Event, Rejection, RollupRow, Session
 from operators.rollups import RollupMerge, RollupParams
@@ -68,24 +69,37 @@ def read_partitions(flow: Dataflow, source: LeanKafkaSource[StageOutput]) -> Par
     )
 
 
-def credential_stuffing(
-    stage: Stream[StageOutput],
-    params: CredentialStuffingParams,
-    ip_shards: int,
+def ip_rules(
+    stage: Stream[StageOutput], params: IpParams, ip_shards: int, timing: MergeTiming
+) -> tuple[KeyedStream[list[Alert]], KeyedStream[list[Alert]]]:
+    """Failed logins by IP shard, evaluated in event-time order across partitions: the alerts
+    of credential stuffing and of password spraying (each step runs both rules and emits one's:
+    ``operators.detections.ip_rules``)."""
+    by_ip = op.flat_map("failed_logins_by_ip", stage, stuffing_feeds(ip_shards))
+    stuffing = _ordered_ip_step("stuffing_in_order", by_ip, params, CredentialStuffing, timing)
+    spraying = _ordered_ip_step("spraying_in_order", by_ip, params, PasswordSpraying, timing)
+    return stuffing, spraying
+
+
+def _ordered_ip_step(
+    step_id: str,
+    by_ip: KeyedStream[Feed[Event]],
+    params: IpParams,
+    emits: type[CredentialStuffing | PasswordSpraying],
     timing: MergeTiming,
 ) -> KeyedStream[list[Alert]]:
-    """Failed logins by IP shard, evaluated in event-time order across partitions."""
-    by_ip = op.flat_map("failed_logins_by_ip", stage, stuffing_feeds(ip_shards))
-
     def logic(clock: MergedClock, saved: object | None) -> MergeLogic[Event, Alert]:
         if saved is None:
-            return InEventTimeOrder(CredentialStuffing(params), clock)
+            rules = IpRules(
+                CredentialStuffing(params.stuffing), PasswordSpraying(params.spraying), emits
+            )
+            return InEventTimeOrder(rules, clock)
         return InEventTimeOrder.restore(
-            saved, lambda rule: CredentialStuffing.restore(rule, params), clock
+            saved, lambda rule: IpRules.restore(rule, params, emits), clock
         )
 
     builder = merge_builder(logic, timing.lateness, timing.idle, _observe_ordered)
-    return op.stateful_batch("stuffing_in_order", by_ip, builder)
+    return op.stateful_batch(step_id, by_ip, builder)
 
 
 def rollup_totals(
@@ -117,8 +131,7 @@ def stuffing_feeds(shards: int) -> Callable[[StageOutput], list[tuple[str, Feed[
         if not out.mark_changed:
             return [(key, Feed(out.mark, events)) for key, events in by_shard.items()]
         return [
-            (key, Feed(out.mark, by_shard.get(key, [])))
-            for key in (str(i) for i in range(shards))
+            (key, Feed(out.mark, by_shard.get(key, []))) for key in (str(i) for i in range(shards))
         ]
 
     return feeds
@@ -173,9 +186,9 @@ def _chunk_of(get: Callable[[StageOutput], list[T]]) -> Callable[[StageOutput], 
 
 
 def _observe_ordered(logic: MergeLogic[Event, Alert]) -> None:
-    assert isinstance(logic, InEventTimeOrder), "the stuffing step runs InEventTimeOrder"
-    assert isinstance(logic.rule, CredentialStuffing), "in event-time order: credential stuffing"
-    observe_alerts(logic.rule)
+    assert isinstance(logic, InEventTimeOrder), "an IP step runs InEventTimeOrder"
+    assert isinstance(logic.rule, IpRules), "in event-time order: the IP rules"
+    observe_alerts(logic.rule.rule)
 
 
 def _observe_totals(logic: MergeLogic[RollupRow, RollupRow]) -> None:

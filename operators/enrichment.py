@@ -1,4 +1,5 @@
-"""Enrichment: device string → browser / OS / device class, and a normalised IP address.
+"""Enrichment: device string → browser / OS / device class; a normalised IP address and its
+location (country, autonomous system, and city when a city database is configured).
 
 Devices come in two forms: the short "Chrome on macOS" form most clients send, and full
 User-Agent strings, which go to ``ua-parser`` (maintained regexes). Both are cached: device
@@ -18,6 +19,7 @@ from typing import NamedTuple
 
 from ua_parser import parse as parse_user_agent
 
+from operators.geo import Locate
 from operators.records import Event
 
 DEVICE_CLASSES = ("desktop", "mobile", "tablet", "bot", "other")
@@ -109,9 +111,14 @@ def normalise_ip(ip: str | None) -> str | None:
         return None
 
 
-def enrich(event: Event) -> Event:
-    """Fill the derived fields of a freshly validated event (in place; returns it for chaining)."""
+def enrich(event: Event, locate: Locate | None = None) -> Event:
+    """Fill the derived fields of a freshly validated event (in place; returns it for chaining);
+    its location too when ``locate`` is given and the event carries an address."""
     info = parse_device(event.device)
     event.browser, event.os, event.device_class = info
-    event.ip = normalise_ip(event.ip)
+    ip = event.ip = normalise_ip(event.ip)
+    if ip is not None and locate is not None:
+        (
+            event.country, event.asn, event.as_org, event.city, event.latitude, event.longitude
+        ) = locate(ip)
     return event

@@ -9,7 +9,7 @@ minute.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from operator import attrgetter
@@ -69,7 +69,8 @@ class Rejection:
 
 @dataclass(slots=True)
 class Event:
-    """A valid, normalised event. ``session_id`` and ``late`` are set by sessionization."""
+    """A valid, normalised event. ``session_id`` and ``late`` are set by sessionization, the
+    fields between ``browser`` and ``longitude`` by enrichment."""
 
     event_id: str
     type: str
@@ -83,6 +84,14 @@ class Event:
     browser: str | None = None
     os: str | None = None
     device_class: str | None = None
+    # where ``ip`` is (``operators.geo.Location``): set by enrichment, None for private or
+    # unknown addresses; city and coordinates only with a city database
+    country: str | None = None
+    asn: int | None = None
+    as_org: str | None = None
+    city: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
     session_id: str | None = None
     late: bool = False
 
@@ -96,6 +105,16 @@ class Event:
         """True for a login that succeeded (``success`` absent or true)."""
         return self.type == "login" and self.payload.get("success", True) is not False
 
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        """Unpickle (a recovery snapshot holds events): fields added since the snapshot was
+        written take their defaults instead of being missing (an ``AttributeError`` later)."""
+        for name, default in _EVENT_DEFAULTS:
+            setattr(self, name, default)
+        for name, value in state[1].items():
+            setattr(self, name, value)
+
+
+_EVENT_DEFAULTS = tuple((f.name, f.default) for f in fields(Event) if f.default is not MISSING)
 
 EVENT_TS = attrgetter("ts")
 """An event's time, read in C: for ``max``/``sorted`` over a batch without a Python call per item."""
@@ -122,6 +141,7 @@ class Session:
     device: str | None
     ip: str | None
     ended_by: str | None
+    country: str | None = None  # of the session's first located event (``operators.geo``)
 
 
 @dataclass(slots=True)
@@ -195,6 +215,9 @@ class RedisKeys:
         return self.prefix + "counts:{type}:{minute:%Y%m%d%H%M}"
 
 
-USER_HASH = {"last_type": "type", "last_page": "page", "device": "device", "session_id": "session_id"}
+USER_HASH = {
+    "last_type": "type", "last_page": "page", "device": "device", "session_id": "session_id",
+    "country": "country",
+}  # fmt: skip
 """A ``RedisKeys.user`` hash: ``last_seen`` (the latest event time) and these fields, each the
 named ``Event`` attribute of the user's latest event that had it."""

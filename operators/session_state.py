@@ -19,7 +19,7 @@ class OpenSession:
     """Mutable state of one open session (``record`` gives the immutable row)."""
 
     __slots__ = (
-        "device", "emitted", "ended_at", "ended_by", "entry_page", "entry_ts", "event_count",
+        "country", "device", "emitted", "ended_at", "ended_by", "entry_page", "entry_ts", "event_count",
         "exit_page", "exit_ts", "ip", "last", "page_views", "session_id", "started", "user_id",
     )  # fmt: skip
 
@@ -36,6 +36,7 @@ class OpenSession:
         self.exit_ts: datetime | None = None
         self.device: str | None = None
         self.ip: str | None = None
+        self.country: str | None = None
         self.ended_at: datetime | None = None
         self.ended_by: str | None = None
         self.emitted = False  # a row of it has been output (its opening row)
@@ -56,6 +57,8 @@ class OpenSession:
             self.device = event.device
         if self.ip is None:
             self.ip = event.ip
+        if self.country is None:
+            self.country = event.country  # like ip: the first located event's
         if ts > self.last:
             self.last = ts
         elif ts < self.started:
@@ -67,7 +70,7 @@ class OpenSession:
         return Session(
             self.session_id, self.user_id, self.started, self.last, self.ended_at,
             self.event_count, self.page_views, (self.last - self.started).total_seconds(),
-            self.entry_page, self.exit_page, self.device, self.ip, self.ended_by,
+            self.entry_page, self.exit_page, self.device, self.ip, self.ended_by, self.country,
         )  # fmt: skip
 
     def to_tuple(self) -> SessionTuple:
@@ -75,14 +78,15 @@ class OpenSession:
         return (
             self.session_id, self.user_id, self.started, self.last, self.event_count,
             self.page_views, self.entry_page, self.entry_ts, self.exit_page, self.exit_ts,
-            self.device, self.ip,
+            self.device, self.ip, self.country,
         )  # fmt: skip
 
     @classmethod
     def from_tuple(cls, t: SessionTuple) -> OpenSession:
-        """Inverse of ``to_tuple``."""
+        """Inverse of ``to_tuple`` (0.2.0's tuple has no country: None until an event has one)."""
         s = cls(t[0], t[1], t[2])
         (s.last, s.event_count, s.page_views, s.entry_page, s.entry_ts, s.exit_page,
-         s.exit_ts, s.device, s.ip) = t[3:]  # fmt: skip
+         s.exit_ts, s.device, s.ip) = t[3:12]  # fmt: skip
+        s.country = t[12] if len(t) == 13 else None  # type: ignore[misc]  # the 13-tuple
         s.emitted = True  # snapshots are taken between batches, after each session's first row
         return s

@@ -33,12 +33,18 @@ if TYPE_CHECKING:
 Segment = tuple[bytes, str]
 """512 remembered event ids: their event times as float64 epoch seconds, the ids joined by
 newlines (event ids are UUIDs)."""
-SessionTuple = tuple[
-    str, str, datetime, datetime, int, int, str | None, datetime | None, str | None,
-    datetime | None, str | None, str | None,
-]  # fmt: skip
+SessionTuple = (
+    tuple[
+        str, str, datetime, datetime, int, int, str | None, datetime | None, str | None,
+        datetime | None, str | None, str | None,
+    ]
+    | tuple[
+        str, str, datetime, datetime, int, int, str | None, datetime | None, str | None,
+        datetime | None, str | None, str | None, str | None,
+    ]
+)  # fmt: skip
 """An open session: id, user, started, last event, events, page views, entry page and time,
-exit page and time, device, ip."""
+exit page and time, device, ip, and (since 0.3.0; not in 0.2.0's 12) country."""
 ClosedSpan = tuple[str, datetime, datetime]
 """A session closed by an event, kept for its stragglers: id, started, ended."""
 Bucket = tuple[datetime, str]

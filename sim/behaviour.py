@@ -9,7 +9,14 @@ lengthens gaps, so the guarantees below, enforced in natural time, still hold:
 - at most ``MAX_BENIGN_FAILURES`` failed logins per user within ``FAILURE_SPACING`` seconds
   (never a failed-login burst, hence never a brute-force success);
 - think times ≥ ``MIN_THINK`` seconds (never an abnormal event rate);
-- logins only from the user's usual devices and IPs.
+- logins only from the user's usual devices and IPs (a traveller's: those of the country they
+  are in), and a new device or IP only after ``SESSION_GAP`` without events (never two devices or
+  IPs in one session of the pipeline);
+- a traveller's first login abroad comes ``trip_gap`` (the flight and more) after their last event
+  at home, so the trip implies a plausible speed and never two countries within the
+  impossible-travel window; no trip when the run is shorter than ``TRIP_SPAN_FACTOR`` gaps;
+- the corporate NAT address carries at most ``NAT_FAILURES_PER_HOUR`` failed logins in any hour
+  (fewer than both credential stuffing's distinct users and password spraying's attempts).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from sim.catalog import (
     form_fields,
 )
 from sim.events import Sequencer, SimEvent, new_event_id
+from sim.geo import distance_km
 from sim.profiles import UserProfile
 
 MAX_BENIGN_FAILURES = 2
@@ -41,6 +49,16 @@ _THINK_MEAN = _THINK_MEDIAN * math.exp(_THINK_SIGMA**2 / 2)
 _EVENTS_PER_SESSION = 1 + 11 + LOGOUT_PROBABILITY  # login, actions, logout
 _OVERSHOOT = 1.25
 _ATTEMPTS = 12  # intensity x 1.6 each: up to ~180x, enough for one user and one event
+SESSION_GAP = 1800.0  # the pipeline's session gap (RTEP_SESSION_GAP_SECONDS default)
+TRIP_GROUND_SECONDS = 2 * 3600.0  # to the airport, boarding, from the airport
+TRIP_KMH = 800.0  # a jet's cruise, just under the impossible-travel default (805 km/h)
+TRIP_SPAN_FACTOR = 3.0
+NAT_FAILURES_PER_HOUR = 6
+
+
+def trip_gap(home: str, abroad: str) -> float:
+    """Seconds between a traveller's last event at home and their first login abroad."""
+    return TRIP_GROUND_SECONDS + 3600.0 * distance_km(home, abroad) / TRIP_KMH
 
 
 class SpanTooShort(ValueError):
@@ -65,6 +83,7 @@ def benign_events(
         events: list[SimEvent] = []
         for profile in profiles:
             _simulate_user(rng, profile, intensity=intensity, horizon=span, seq=seq, out=events)
+        events = _cap_nat_failures(events, profiles)
         if len(events) >= count:
             break
         intensity *= 1.6
@@ -84,6 +103,26 @@ def benign_events(
     return events
 
 
+def _cap_nat_failures(events: list[SimEvent], profiles: list[UserProfile]) -> list[SimEvent]:
+    """``events`` without the NAT address's failed logins beyond ``NAT_FAILURES_PER_HOUR`` in any
+    hour (natural time: stretching only thins them out). Users are simulated one by one, so the
+    office's shared budget is enforced here, over all of them."""
+    nat = {p.ips[0] for p in profiles if p.nat}
+    failures = sorted(
+        (e for e in events if e.type == "login" and e.payload.get("success") is False
+         and e.payload["ip"] in nat),
+        key=lambda e: (e.ts, e.seq),
+    )  # fmt: skip
+    kept: list[float] = []
+    drop: set[int] = set()
+    for failure in failures:
+        if len([k for k in kept if k > failure.ts - 3600.0]) >= NAT_FAILURES_PER_HOUR:
+            drop.add(failure.seq)
+        else:
+            kept.append(failure.ts)
+    return [e for e in events if e.seq not in drop] if drop else events
+
+
 def _simulate_user(
     rng: random.Random,
     profile: UserProfile,
@@ -100,6 +139,12 @@ def _simulate_user(
     failures: list[float] = []
     t = -rng.uniform(0, cycle)  # start mid-life, so the total rate is steady from time 0
     user = profile.user_id
+    depart, gap = math.inf, 0.0
+    if profile.abroad is not None:
+        gap = trip_gap(profile.country, profile.abroad)
+        if TRIP_SPAN_FACTOR * gap <= horizon:
+            depart = rng.uniform(0.15, 0.45) * horizon
+    ips, previous, ended = profile.ips, ("", ""), -math.inf
 
     def emit(ts: float, kind: str, payload: dict[str, Any]) -> None:
         if ts >= 0:
@@ -111,8 +156,14 @@ def _simulate_user(
         )
 
     while t < horizon:
-        device = _usual(rng, profile.devices)
-        ip = _usual(rng, profile.ips)
+        if t >= depart and ips is profile.ips:
+            t, ips = max(t, ended + gap), profile.abroad_ips
+            if t >= horizon:
+                return
+        device, ip = _usual(rng, profile.devices), _usual(rng, ips)
+        if t - ended < SESSION_GAP:
+            device, ip = previous
+        previous = (device, ip)
         login = {"userId": user, "ip": ip, "device": device}
         recent = sum(1 for f in failures if f > t - FAILURE_SPACING)
         if not profile.bot and rng.random() < MISTYPE_PROBABILITY:
@@ -132,6 +183,7 @@ def _simulate_user(
             if t >= horizon:
                 return
             emit(t, "logout", {"userId": user, "ip": ip, "duration": round(t - started, 3)})
+        ended = t
         # short breaks and long absences (> 30 min ends the session for the pipeline)
         t += max(
             5 * MIN_THINK, rng.expovariate(1 / (mean_gap * (0.3 if rng.random() < 0.7 else 2.63)))

@@ -15,19 +15,33 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import count as counter
 from typing import Any
 
-from sim.attacks import Injector, NewDeviceLabeller, Thresholds, plan_incidents
+from sim.attacks import (
+    BRUTE,
+    BURST,
+    SESSION_CHANGE,
+    SPRAYING,
+    STUFFING,
+    TRAVEL,
+    Injector,
+    Thresholds,
+    history_labellers,
+    plan_incidents,
+)
 from sim.behaviour import benign_events
 from sim.catalog import BUTTONS, PAGES
 from sim.events import Sequencer, SimEvent, iso, new_event_id
+from sim.geo import IpPool
 from sim.malformed import REASONS, corrupt
-from sim.profiles import IpPool, UserProfile, build_profiles
+from sim.profiles import UserProfile, build_profiles
 
 DUPLICATE_LOOKBACK = 2000  # a re-send repeats one of the last this-many valid messages
 ENDLESS_CHUNK_SECONDS = 1200.0
+USER_DECOY_RULES: tuple[str, ...] = (TRAVEL, SESSION_CHANGE, BURST, BRUTE)
+NAT_DECOY_RULES: tuple[str, ...] = (SPRAYING, STUFFING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +102,7 @@ class Simulator:
         self.profiles: list[UserProfile] = build_profiles(rng, users, self.ips)
         self.thresholds = thresholds or Thresholds()
         self.injector = Injector(users, self.ips, self.thresholds)
-        self.labeller = NewDeviceLabeller()
+        self.labellers = history_labellers(self.ips.country_of)
         self.seq = Sequencer()
 
     def chunk(
@@ -101,7 +115,7 @@ class Simulator:
         if n_valid <= 0:
             n_mal, n_dup, n_valid = count, 0, 0
         n_att = min(round(shares.attack * count), n_valid)
-        plans = plan_incidents(rng, n_att, self.thresholds)
+        plans = plan_incidents(rng, n_att, self.thresholds, span)
         benign = benign_events(
             rng, self.profiles, count=n_valid - n_att, t0=t0, span=span, seq=self.seq
         )
@@ -112,7 +126,24 @@ class Simulator:
             del benign[len(benign) - placed.drop_benign :]
         valid = sorted(benign + placed.events, key=lambda e: (e.ts, e.seq))
         messages = self._encode(valid, placed.labels)
+        if messages:
+            last = messages[-1]
+            messages[-1] = replace(last, labels=(*last.labels, *self.decoy_labels()))
         return self._with_extras(rng, messages, n_mal=n_mal, n_dup=n_dup, t0=t0, end=t0 + span)
+
+    def decoy_labels(self) -> list[dict[str, Any]]:
+        """The benign decoys (travellers, NAT users and the NAT address) and the rules that must
+        not alert on them; they ride on a chunk's last message."""
+        out = [
+            {"kind": "decoy", "population": "nat" if p.nat else "traveller",
+             "subject_type": "user", "subject": p.user_id, "rules": list(USER_DECOY_RULES)}
+            for p in self.profiles
+            if p.decoy
+        ]  # fmt: skip
+        for ip in sorted({p.ips[0] for p in self.profiles if p.nat}):
+            out.append({"kind": "decoy", "population": "nat", "subject_type": "ip",
+                        "subject": ip, "rules": list(NAT_DECOY_RULES)})  # fmt: skip
+        return out
 
     def _encode(
         self,
@@ -126,9 +157,8 @@ class Simulator:
         out: list[Message] = []
         for event in valid:
             labels = riding.get(event.seq, [])
-            new_device = self.labeller.observe(event)
-            if new_device is not None:
-                labels.append(new_device)
+            history = [x for x in (lab.observe(event) for lab in self.labellers) if x is not None]
+            labels.extend(history)
             out.append(
                 Message(
                     event.ts,
@@ -137,7 +167,7 @@ class Simulator:
                     "attack" if event.attack else "benign",
                     tuple(labels),
                     event.event_id,
-                    event.seq in crossing or new_device is not None,
+                    event.seq in crossing or bool(history),
                 )
             )
         return out

@@ -1,8 +1,16 @@
-"""Stable per-user traits: id, usual devices, usual IPs.
+"""Stable per-user traits: id, home country, usual devices, usual IPs; the two benign decoy
+populations (travellers, users behind one corporate NAT).
 
-IPs are unique per user or shared by at most ``MAX_SHARED_IP`` users (a household, an office), so
-benign traffic can never look like credential stuffing. Attacker IPs come from other first octets
-than benign ones, so they never collide.
+A user's IPs are public addresses of their home country (``sim.geo``), unique per user or shared
+by at most ``MAX_SHARED_IP`` users of that country (a household), so ordinary benign traffic can
+never look like credential stuffing or password spraying, nor like travel. The decoys, which
+detections must leave alone:
+
+- **travellers** (``TRAVELLER_SHARE`` of the users whose home has a neighbour within
+  ``TRIP_MAX_KM``): they fly to that neighbour once during a long enough run (``sim.behaviour``);
+  ``abroad_ips`` are their addresses there;
+- **NAT users** (``NAT_SHARE`` of the users, at least ``NAT_MIN_USERS``, none in small runs): one
+  office, all of them behind the same address ``nat_ip``, mistyping passwords now and then.
 """
 
 from __future__ import annotations
@@ -11,20 +19,37 @@ import random
 from dataclasses import dataclass
 
 from sim.catalog import BOT_AGENTS, SHORT_DEVICES, USER_AGENTS
+from sim.geo import IpPool, near_country, pick_country
 
 MAX_SHARED_IP = 3
-_BENIGN_OCTETS = (24, 31, 62, 71, 73, 81, 86, 92, 98, 109, 151, 176, 188, 213)
-_ATTACKER_OCTETS = (5, 45, 91, 185, 193, 194)
+TRAVELLER_SHARE = 0.03
+TRIP_MAX_KM = 1500.0
+NAT_SHARE = 0.05
+NAT_MIN_USERS = 8  # fewer users than this: no NAT population
+NAT_MAX_USERS = 60
 
 
 @dataclass(frozen=True, slots=True)
 class UserProfile:
-    """One simulated user; ``devices[0]`` is the most used device."""
+    """One simulated user; ``devices[0]`` is the most used device.
+
+    ``abroad`` / ``abroad_ips``: a traveller's destination and addresses there (else None / ());
+    ``nat``: the user is behind the corporate NAT (``ips`` is its one address).
+    """
 
     user_id: str
     devices: tuple[str, ...]
     ips: tuple[str, ...]
     bot: bool
+    country: str
+    abroad: str | None = None
+    abroad_ips: tuple[str, ...] = ()
+    nat: bool = False
+
+    @property
+    def decoy(self) -> bool:
+        """A traveller or a NAT user: never an incident's victim, never to be alerted on."""
+        return self.nat or self.abroad is not None
 
 
 def user_id_for(index: int) -> str:
@@ -32,28 +57,20 @@ def user_id_for(index: int) -> str:
     return f"user-{index:06d}"
 
 
-class IpPool:
-    """Hands out distinct IPv4 addresses from disjoint benign / attacker ranges."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self._rng = rng
-        self._used: set[str] = set()
-
-    def take(self, attacker: bool = False) -> str:
-        """A fresh address never handed out before."""
-        octets = _ATTACKER_OCTETS if attacker else _BENIGN_OCTETS
-        while True:
-            rng = self._rng
-            ip = f"{rng.choice(octets)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-            if ip not in self._used:
-                self._used.add(ip)
-                return ip
+def nat_users(users: int) -> int:
+    """How many of ``users`` sit behind the corporate NAT."""
+    n = min(NAT_MAX_USERS, round(NAT_SHARE * users))
+    return n if n >= NAT_MIN_USERS else 0
 
 
 def build_profiles(rng: random.Random, users: int, ips: IpPool) -> list[UserProfile]:
-    """``users`` profiles: 1-3 devices (2% are bots with one crawler agent), 1-2 IPs."""
+    """``users`` profiles: 1-3 devices (2% are bots with one crawler agent), 1-2 IPs of the home
+    country; the last ``nat_users(users)`` are the NAT users, some others travellers."""
     profiles: list[UserProfile] = []
-    shared: list[list[str | int]] = []  # [ip, users on it] with room left
+    shared: dict[str, list[list[str | int]]] = {}  # country -> [ip, users on it] with room left
+    n_nat = nat_users(users)
+    office = pick_country(rng)
+    nat_ip = ips.take(office) if n_nat else ""
     for index in range(users):
         bot = rng.random() < 0.02
         if bot:
@@ -61,17 +78,28 @@ def build_profiles(rng: random.Random, users: int, ips: IpPool) -> list[UserProf
         else:
             pool = SHORT_DEVICES if rng.random() < 0.8 else USER_AGENTS
             devices = tuple(rng.sample(pool, rng.choice((1, 1, 2, 2, 3))))
-        user_ips = [ips.take()]
+        user = user_id_for(index)
+        if index >= users - n_nat:
+            profiles.append(UserProfile(user, devices, (nat_ip,), bot, office, nat=True))
+            continue
+        country = pick_country(rng)
+        user_ips = [ips.take(country)]
+        slots = shared.setdefault(country, [])
         if rng.random() < 0.4:
-            if shared and rng.random() < 0.5:
-                slot = rng.choice(shared)
+            if slots and rng.random() < 0.5:
+                slot = rng.choice(slots)
                 slot[1] = int(slot[1]) + 1
                 user_ips.append(str(slot[0]))
                 if int(slot[1]) >= MAX_SHARED_IP:
-                    shared.remove(slot)
+                    slots.remove(slot)
             else:
-                ip = ips.take()
-                shared.append([ip, 1])
+                ip = ips.take(country)
+                slots.append([ip, 1])
                 user_ips.append(ip)
-        profiles.append(UserProfile(user_id_for(index), devices, tuple(user_ips), bot))
+        abroad = near_country(country, TRIP_MAX_KM)
+        if bot or abroad is None or rng.random() >= TRAVELLER_SHARE:
+            profiles.append(UserProfile(user, devices, tuple(user_ips), bot, country))
+            continue
+        away = (ips.take(abroad),)
+        profiles.append(UserProfile(user, devices, tuple(user_ips), bot, country, abroad, away))
     return profiles

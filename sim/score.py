@@ -6,6 +6,10 @@ detected incidents / incidents, and detection latency = the first matching alert
 ``created_at`` minus the moment the threshold-crossing event was sent (``threshold_sent_at``;
 ``threshold_ts`` for labels without it). Only alerts whose window overlaps the labelled stream
 are considered, so older runs in the same database do not count against this one.
+
+Decoys (``{"kind": "decoy"}`` labels: travellers, users behind the corporate NAT and its address)
+are benign populations built to look like attacks: an alert of one of a decoy's ``rules`` on its
+subject is a false alert by construction, counted per population (``--max-decoy-alerts``).
 """
 
 from __future__ import annotations
@@ -55,9 +59,20 @@ def _ts(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def load_labels(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """The incident records and the summary record (None for a run that did not finish)."""
-    incidents, summary = [], None
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """What scoring reads of a labels file; ``summary`` is None for a run that did not finish."""
+
+    incidents: list[dict[str, Any]]
+    decoys: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+
+
+def load_labels(path: Path) -> Labels:
+    """The incident, decoy (each subject once) and summary records of a labels file."""
+    incidents: list[dict[str, Any]] = []
+    decoys: dict[tuple[str, str], dict[str, Any]] = {}
+    summary = None
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             if not line.strip():
@@ -65,9 +80,24 @@ def load_labels(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None
             record = json.loads(line)
             if record["kind"] == "incident":
                 incidents.append(record)
+            elif record["kind"] == "decoy":  # an endless run repeats them every chunk
+                decoys[(record["subject_type"], record["subject"])] = record
             elif record["kind"] == "summary":
                 summary = record
-    return incidents, summary
+    return Labels(incidents, list(decoys.values()), summary)
+
+
+def decoy_alerts(decoys: list[dict[str, Any]], alerts: list[AlertRow]) -> dict[str, int]:
+    """Per decoy population, the alerts of a rule the decoy must not fire, on the decoy.
+
+    Subjects of both kinds share one namespace here: userIds never look like IP addresses."""
+    banned = {(rule, d["subject"]): d["population"] for d in decoys for rule in d["rules"]}
+    out = dict.fromkeys(sorted({d["population"] for d in decoys}), 0)
+    for alert in alerts:
+        population = banned.get((alert.rule, alert.subject))
+        if population is not None:
+            out[population] += 1
+    return out
 
 
 def fetch_alerts(dsn: str, since: datetime | None, until: datetime | None) -> list[AlertRow]:
@@ -185,10 +215,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m sim.score") -> in
     p.add_argument(
         "--rules", default=None, help="comma-separated rules to score (default: all seen)"
     )
+    p.add_argument(
+        "--max-decoy-alerts", type=int, default=None,
+        help="exit 1 when more alerts than this fall on decoys (default: report only)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
 
-    incidents, summary = load_labels(args.labels)
+    labels = load_labels(args.labels)
+    incidents, summary = labels.incidents, labels.summary
     since = _ts(summary["first_ts"]) if summary and summary.get("first_ts") else None
     until = _ts(summary["last_ts"]) if summary and summary.get("last_ts") else None
     alerts = fetch_alerts(args.database_url, since, until)
@@ -198,10 +233,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m sim.score") -> in
         rules = sorted({i["rule"] for i in incidents} | {a.rule for a in alerts})
     scores = score(incidents, alerts, rules)
     problems = failures(scores, args.min_precision, args.min_recall)
+    on_decoys = decoy_alerts(labels.decoys, alerts)
+    if args.max_decoy_alerts is not None and sum(on_decoys.values()) > args.max_decoy_alerts:
+        problems.append(f"alerts on decoys {on_decoys} > {args.max_decoy_alerts}")
     if args.json:
-        print(json.dumps({"rules": [asdict(s) for s in scores], "failures": problems}, indent=2))
+        print(json.dumps({"rules": [asdict(s) for s in scores], "decoy_alerts": on_decoys,
+                          "failures": problems}, indent=2))  # fmt: skip
     else:
         print(table(scores))
+        if on_decoys:
+            print(f"alerts on decoys: {sum(on_decoys.values())} "
+                  + " ".join(f"({k}: {v})" for k, v in on_decoys.items()))  # fmt: skip
     for problem in problems:
         print(f"below threshold: {problem}", file=sys.stderr)
     return 1 if problems else 0

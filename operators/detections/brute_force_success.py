@@ -7,7 +7,7 @@ from datetime import datetime
 from operators.detections.failed_login_burst import FailedLoginBurst
 from operators.detections.incidents import BurstTracker, Incident, alert_id_for
 from operators.detections.params import BruteForceSuccessParams
-from operators.detections.rule import CRITICAL, Reads, Rule
+from operators.detections.rule import CRITICAL, Reads, Rule, location_details
 from operators.detections.snapshots import VERSION, BruteForceSuccessSnapshot
 from operators.records import Alert, Event
 from operators.state import ShardClock
@@ -55,6 +55,7 @@ class BruteForceSuccess(Rule[BruteForceSuccessParams]):
             "successful_logins": len(hit.members),
             "burst_alert_id": burst.alert_id,
             "window_seconds": self.params.window.total_seconds(),
+            **location_details(event),
         }
         self._emit(user, hit, new, details)
 

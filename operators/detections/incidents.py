@@ -63,11 +63,19 @@ class BurstTracker:
         self.expiry: ExpiryQueue[str] = ExpiryQueue()
 
     def add(
-        self, subject: str, ts: datetime, event_id: str, member: str | None, now: datetime
+        self,
+        subject: str,
+        ts: datetime,
+        event_id: str,
+        member: str | None,
+        now: datetime,
+        *,
+        may_open: bool = True,
     ) -> tuple[Incident | None, bool]:
         """Count one qualifying event; return (its incident if any, whether it is new).
 
-        ``member`` is what a distinct tracker counts (None for the others: they count events).
+        ``member`` is what a distinct tracker counts (None for the others: they count events);
+        ``may_open`` False: a crossing opens no incident (an ongoing one is still extended).
         """
         sub = self.subjects.get(subject)
         window = self.window
@@ -99,7 +107,7 @@ class BurstTracker:
                 inc.members.add(member)
             return inc, False
         size = len(times) if counts is None else len(counts)
-        if size < self.threshold:
+        if size < self.threshold or not may_open:
             return None, False
         inc = sub.incident = Incident(
             alert_id_for(self.rule, subject, sub.ids[0]),

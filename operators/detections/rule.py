@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import Field, dataclass
+from dataclasses import Field, dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from operator import attrgetter
@@ -54,16 +55,41 @@ class RuleBatch:
         return self.logins if which is Reads.LOGINS else self.events
 
 
+UNKNOWN_COUNTRY = "unknown"
+"""The ``country`` label of an alert whose triggering event has no known location."""
+
+
 @dataclass(slots=True)
 class AlertStats:
-    """What ``rtep_alerts_total{rule,severity}`` counts: incidents opened, not their updates."""
+    """What ``rtep_alerts_total{rule,severity}`` counts: incidents opened, not their updates;
+    and ``rtep_alerts_by_country_total{rule,country}``: the same incidents by the country of the
+    event that opened them."""
 
     opened: int = 0
+    countries: Counter[str] = field(default_factory=Counter)
 
     def take(self) -> int:
         """Incidents opened since the last call (the metrics observer reads them once)."""
         opened, self.opened = self.opened, 0
         return opened
+
+    def take_countries(self) -> Counter[str]:
+        """Incidents opened by country since the last call (read once, like ``take``)."""
+        countries, self.countries = self.countries, Counter()
+        return countries
+
+
+def location_details(event: Event) -> dict[str, Any]:
+    """Where a login came from, for an alert's ``details``: its country, and its city and
+    coordinates when known (a city database); empty when the event has no location."""
+    details: dict[str, Any] = {}
+    if event.country is not None:
+        details["country"] = event.country
+    if event.city is not None:
+        details["city"] = event.city
+    if event.latitude is not None and event.longitude is not None:
+        details["latitude"], details["longitude"] = event.latitude, event.longitude
+    return details
 
 
 class RuleParams(Protocol):
@@ -107,13 +133,27 @@ class Rule(StatefulLogic[Event, Alert, AlertStats], Generic[P_co]):
     def evaluate(self, batch: RuleBatch, now: datetime) -> list[Alert]:
         """Check the events the rule reads in (ts, event_id) order; return one alert per
         incident opened or extended. Every event of the batch moves the watermark, read or not."""
+        self.begin(batch, now)
+        check = self._check
+        for event in batch.read(self.READS):
+            check(event, now)
+        return self.finish(now)
+
+    def begin(self, batch: RuleBatch, now: datetime) -> None:
+        """Start a batch: the clock takes its wall time and latest event time. Then ``check``
+        each event, then ``finish`` (what ``evaluate`` does; rules run in lockstep call them)."""
         clock = self.clock
         clock.advance(now)
         if batch.latest is not None:
             clock.observe(batch.latest, now)
-        check = self._check
-        for event in batch.read(self.READS):
-            check(event, now)
+
+    def check(self, event: Event, now: datetime) -> None:
+        """Take one event of the batch into account (one the rule reads)."""
+        self._check(event, now)
+
+    def finish(self, now: datetime) -> list[Alert]:
+        """End a batch: expire state at the watermark (only now: a backlog's watermark is far
+        ahead of its events), return the incidents opened or extended."""
         self._expire_at(now)
         touched, self._touched = self._touched, {}
         return list(touched.values())
@@ -122,6 +162,7 @@ class Rule(StatefulLogic[Event, Alert, AlertStats], Generic[P_co]):
         """Record the incident's alert, once per batch (the latest state wins)."""
         if new:
             self.stats.opened += 1
+            self.stats.countries[details.get("country") or UNKNOWN_COUNTRY] += 1
         self._touched[inc.alert_id] = Alert(
             inc.alert_id, self.RULE, self.SEVERITY, self.SUBJECT_TYPE, subject, inc.window_start,
             inc.window_end, inc.event_count, details, inc.created_at,
@@ -164,9 +205,20 @@ class ThresholdRule(Rule[TP]):
         if key is None:
             return
         subject = key[0]
-        inc, new = self._tracker.add(subject, event.ts, event.event_id, key[1], now)
+        may_open = self._may_open(subject, event.ts)
+        inc, new = self._tracker.add(
+            subject, event.ts, event.event_id, key[1], now, may_open=may_open
+        )
         if inc is not None:
-            self._emit(subject, inc, new, self._details(inc))
+            details = self._details(inc)
+            if self.READS is Reads.LOGINS:  # an alert about logins says where the latest was
+                details.update(location_details(event))
+            self._emit(subject, inc, new, details)
+
+    def _may_open(self, subject: str, ts: datetime) -> bool:
+        """Whether a crossing at ``ts`` may open an incident (credential_stuffing yields an IP
+        to password_spraying)."""
+        return True
 
     def _details(self, inc: Incident) -> dict[str, Any]:
         p = self.params

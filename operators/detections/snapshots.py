@@ -95,7 +95,8 @@ class BruteForceSuccessSnapshot(_RuleRecord):
 
 @dataclass(frozen=True, slots=True)
 class NewDeviceLoginSnapshot(_RuleRecord):
-    """new_device_login: each user's devices with their last login time, least recent first."""
+    """A login-history rule (new_device_login, new_country_login): each user's items (devices,
+    countries) with their last login time, least recent first."""
 
     version: int
     rule: str
@@ -110,5 +111,78 @@ class NewDeviceLoginSnapshot(_RuleRecord):
         return cls(VERSION, rule, clock, history, expiry)
 
 
-RuleSnapshot = ThresholdRuleSnapshot | BruteForceSuccessSnapshot | NewDeviceLoginSnapshot
+TravelLogin = tuple[
+    datetime, str, str | None, str | None, str | None, float | None, float | None, int | None
+]
+"""A located successful login: (time, event id, ip, country, city, latitude, longitude, asn)."""
+
+
+class _NoLegacyForm(_RuleRecord):
+    """A rule added after 0.2.0: no tuple form to read."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _from_0_2_0(cls, saved: tuple[Any, ...], rule: str) -> Self:
+        raise TypeError(f"{rule}: no 0.2.0 form (the rule is newer)")
+
+
+@dataclass(frozen=True, slots=True)
+class ImpossibleTravelSnapshot(_NoLegacyForm):
+    """impossible_travel: each user's latest located login and current incident."""
+
+    version: int
+    rule: str
+    clock: ClockSnapshot
+    last: tuple[tuple[str, TravelLogin], ...]
+    incidents: tuple[tuple[str, IncidentRow], ...]
+    expiry: Expiries
+
+
+SessionSeen = tuple[
+    str, datetime, datetime, int, frozenset[str], frozenset[str], IncidentRow | None
+]
+"""A session: (user, first event, latest event, events, devices, IPs, its incident or None)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDeviceChangeSnapshot(_NoLegacyForm):
+    """session_device_change: the devices and IPs of each recent session."""
+
+    version: int
+    rule: str
+    clock: ClockSnapshot
+    sessions: tuple[tuple[str, SessionSeen], ...]
+    expiry: Expiries
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordSprayingSnapshot(_NoLegacyForm):
+    """password_spraying: each IP's failed logins (time, event id, user) and incident."""
+
+    version: int
+    rule: str
+    clock: ClockSnapshot
+    ips: tuple[tuple[str, tuple[tuple[datetime, str, str], ...], IncidentRow | None], ...]
+    expiry: Expiries
+
+
+@dataclass(frozen=True, slots=True)
+class IpRulesSnapshot(_NoLegacyForm):
+    """The IP-keyed rules of one ordered step (``ip_rules.IpRules``): credential_stuffing's
+    record and password_spraying's (a step saved before spraying existed holds the first only)."""
+
+    version: int
+    rule: str  # the rule whose alerts the step emits
+    stuffing: ThresholdRuleSnapshot
+    spraying: PasswordSprayingSnapshot
+
+
+RuleSnapshot = (
+    ThresholdRuleSnapshot
+    | BruteForceSuccessSnapshot
+    | NewDeviceLoginSnapshot
+    | ImpossibleTravelSnapshot
+    | SessionDeviceChangeSnapshot
+)
 """Any rule's record (each names its rule: a partition's snapshot matches them by name)."""

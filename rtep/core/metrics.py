@@ -62,6 +62,12 @@ EVENT_LATENCY = Histogram(
 ALERTS = Counter(
     "rtep_alerts", "Alert incidents raised, by rule and severity.", ["rule", "severity"]
 )
+ALERTS_BY_COUNTRY = Counter(
+    "rtep_alerts_by_country",
+    "Alert incidents raised, by rule and the country of the event that opened them "
+    "('unknown' when it had no location).",
+    ["rule", "country"],
+)
 FAILED_LOGINS = Counter("rtep_failed_logins", "Failed login events seen.")
 ACTIVE_SESSIONS = Gauge("rtep_active_sessions", "Sessions currently open in this process.")
 SESSION_STATE_USERS = Gauge(
@@ -86,6 +92,7 @@ def zero_series(
     """
     for rule, severity in alert_rules:
         ALERTS.labels(rule, severity)
+        ALERTS_BY_COUNTRY.labels(rule, "unknown")
     for sink in sinks:
         EVENTS_STORED.labels(sink)
         SINK_ERRORS.labels(sink)

@@ -107,6 +107,30 @@ class Settings(BaseSettings):
         16384, ge=1, description="Longest value in a form_submit's fields (too_long beyond)."
     )
 
+    # --- IP geolocation (README "Geolocation") -----------------------------------------------
+    geoip_country_db: str = Field(
+        "",
+        description=(
+            "MaxMind GeoLite2/GeoIP2 Country .mmdb (country of each event's IP). Empty, and no "
+            "other RTEP_GEOIP_*_DB set: the embedded geoip2fast country and AS data."
+        ),
+    )
+    geoip_city_db: str = Field(
+        "",
+        description=(
+            "MaxMind GeoLite2/GeoIP2 City .mmdb: country, city, latitude and longitude (used "
+            "instead of RTEP_GEOIP_COUNTRY_DB when both are set)."
+        ),
+    )
+    geoip_asn_db: str = Field(
+        "", description="MaxMind GeoLite2/GeoIP2 ASN .mmdb: AS number and organisation."
+    )
+    geoip_cache_size: int = Field(
+        65536,
+        ge=1,
+        description="IP addresses whose location is kept in memory, per process (~300 B each).",
+    )
+
     # --- Stateful analytics ------------------------------------------------------------------
     session_gap_seconds: int = Field(1800, ge=1, description="Inactivity that ends a session.")
     session_max_seconds: int = Field(86400, ge=60, description="Cap on one session's length.")
@@ -142,7 +166,9 @@ class Settings(BaseSettings):
         ),
     )
     ip_shards: int = Field(
-        8, ge=1, description="Keys of the credential-stuffing step (IPs hashed), spread over workers."
+        8,
+        ge=1,
+        description="Keys of the credential-stuffing step (IPs hashed), spread over workers.",
     )
     failed_login_burst_count: int = Field(5, ge=1, description="failed_login_burst: failures.")
     failed_login_burst_window_seconds: int = Field(
@@ -160,6 +186,61 @@ class Settings(BaseSettings):
     )
     event_rate_window_seconds: int = Field(
         60, ge=1, description="abnormal_event_rate: window (seconds) of the event count."
+    )
+    new_country_max_countries: int = Field(
+        32, ge=1, description="new_country_login: countries remembered per user."
+    )
+    new_country_history_days: int = Field(
+        90, ge=1, description="new_country_login: a user's country history is forgotten after this."
+    )
+    travel_max_kmh: float = Field(
+        805.0,
+        gt=0,
+        description=(
+            "impossible_travel: two logins of a user whose great-circle distance over the time "
+            "between them is faster than this (km/h) alert (with coordinates: a city database)."
+        ),
+    )
+    travel_min_km: float = Field(
+        500.0,
+        ge=0,
+        description=(
+            "impossible_travel: logins closer than this (km) never alert (neighbouring cities "
+            "across a border, IP geolocation error)."
+        ),
+    )
+    travel_country_window_seconds: int = Field(
+        1800,
+        ge=1,
+        description=(
+            "impossible_travel without coordinates: logins from two countries this close in "
+            "time alert."
+        ),
+    )
+    spray_min_users: int = Field(
+        5, ge=2, description="password_spraying: users with failed logins from one IP."
+    )
+    spray_min_attempts: int = Field(
+        15, ge=2, description="password_spraying: failed logins from one IP within the window."
+    )
+    spray_window_seconds: int = Field(
+        3600, ge=1, description="password_spraying: window (seconds) of the failed logins."
+    )
+    spray_min_per_user: int = Field(
+        3,
+        ge=2,
+        description=(
+            "password_spraying: most users must have at least this many failed logins "
+            "(credential_stuffing's victims have fewer)."
+        ),
+    )
+    spray_max_per_user: int = Field(
+        8,
+        ge=2,
+        description=(
+            "password_spraying: users with more failed logins than this do not count towards "
+            "'most users' (a burst on one account is failed_login_burst)."
+        ),
     )
 
     # --- Reliability -------------------------------------------------------------------------

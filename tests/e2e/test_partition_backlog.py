@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from dataflows.params import rule_params
+from dataflows.params import ip_params, rule_params
 from operators.detections.credential_stuffing import CredentialStuffing
 from operators.detections.failed_login_burst import FailedLoginBurst
+from operators.detections.ip_rules import IpRules
+from operators.detections.password_spraying import PasswordSpraying
 from operators.records import Alert, Event
 from operators.validation import Limits, check_message
 from rtep.core.embedded import free_port
@@ -165,7 +167,11 @@ class Reference:
         now = datetime.now(UTC)
         settings = self.settings
         bursts = FailedLoginBurst(rule_params(FailedLoginBurst, settings))
-        stuffing = CredentialStuffing(rule_params(CredentialStuffing, settings))
+        stuffing = IpRules(  # as the flow: stuffing yields an IP that spraying holds
+            CredentialStuffing(rule_params(CredentialStuffing, settings)),
+            PasswordSpraying(ip_params(settings).spraying),
+            CredentialStuffing,
+        )
         return {
             FailedLoginBurst.RULE: incidents(bursts.on_batch(failed, now)),
             CredentialStuffing.RULE: incidents(stuffing.on_batch(failed, now)),

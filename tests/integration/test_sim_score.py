@@ -94,3 +94,42 @@ def test_scores_match_alerts_to_incidents(
         ["--labels", str(labels), "--database-url", database, "--min-recall", "1",
          "--min-precision", "1", "--rules", "credential_stuffing"]
     ) == 0  # fmt: skip
+
+
+def test_alerts_on_decoys_are_counted_per_population(
+    database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Scenario: a traveller (listed twice, as an endless run repeats decoys), a NAT user and the
+    NAT address; an impossible_travel alert on the traveller, a new_country_login alert on them
+    (a rule they may fire), a password_spraying alert on the NAT address, and an impossible
+    travel incident detected on another user.
+
+    We expect: decoy alerts {nat: 1, traveller: 1}; the travel rule still has recall 1.0 (the
+    decoy alert is a false alert: precision 1/2); exit 1 only under --max-decoy-alerts 1 or less."""
+    decoy = {"kind": "decoy", "subject_type": "user", "rules": ["impossible_travel"]}
+    records = [
+        incident("impossible_travel", "user-5", 0, 300, 300),
+        {**decoy, "population": "traveller", "subject": "user-7"},
+        {**decoy, "population": "traveller", "subject": "user-7"},
+        {**decoy, "population": "nat", "subject": "user-8"},
+        {"kind": "decoy", "population": "nat", "subject_type": "ip", "subject": "81.2.69.160",
+         "rules": ["password_spraying", "credential_stuffing"]},
+        {"kind": "summary", "first_ts": _iso(T0), "last_ts": _iso(T0 + timedelta(seconds=600))},
+    ]  # fmt: skip
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    insert_alert(database, "impossible_travel", "user-5", 0, 300, 300.5)
+    insert_alert(database, "impossible_travel", "user-7", 100, 200, 201)
+    insert_alert(database, "new_country_login", "user-7", 200, 200, 201)
+    insert_alert(database, "password_spraying", "81.2.69.160", 10, 400, 401)
+
+    args = ["--labels", str(path), "--database-url", database, "--rules", "impossible_travel"]
+    assert score.main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["decoy_alerts"] == {"nat": 1, "traveller": 1}
+    (travel,) = out["rules"]
+    assert (travel["recall"], travel["precision"]) == (1.0, 0.5)
+    assert score.main([*args, "--max-decoy-alerts", "2"]) == 0
+    assert "alerts on decoys: 2 (nat: 1) (traveller: 1)" in capsys.readouterr().out
+    assert score.main([*args, "--max-decoy-alerts", "1"]) == 1
+    assert "alerts on decoys" in capsys.readouterr().err

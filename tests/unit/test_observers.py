@@ -1,13 +1,19 @@
-"""Metric observers: the per-process session gauges are the sum over the partitions' sessionizers."""
+"""Metric observers: the per-process session gauges are the sum over the partitions' sessionizers;
+alerts by country."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
-from dataflows.observers import observe_sessions
+from prometheus_client import REGISTRY
+
+from dataflows.observers import observe_alerts, observe_sessions
+from operators.detections.new_country_login import NewCountryLogin
+from operators.detections.params import NewCountryLoginParams
 from operators.sessions import Sessionizer, SessionParams
 from rtep.core import metrics
-from tests.unit.factories import NOW, make_event
+from tests.unit.factories import NOW, login, make_event
 
 PARAMS = SessionParams(gap=timedelta(seconds=100), lateness=timedelta(seconds=30))
 
@@ -34,3 +40,19 @@ def test_session_gauges_sum_the_partitions_and_drop_a_partitions_share_when_it_e
     a.on_tick(NOW + timedelta(days=400))
     observe_sessions(a)
     assert a.is_empty() and _gauges() == (start_open + 3, start_users + 3)
+
+
+def test_alerts_are_counted_by_the_country_of_the_login_that_opened_them() -> None:
+    def count(country: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "rtep_alerts_by_country_total", {"rule": "new_country_login", "country": country}
+        )
+        return value or 0.0
+
+    rule = NewCountryLogin(NewCountryLoginParams())
+    before = count("DE"), count("JP")
+    logins = [replace(login(t), country=c) for t, c in ((0, "FR"), (1, "DE"), (2, "JP"), (3, "DE"))]
+    rule.on_batch(logins, NOW)
+    observe_alerts(rule)
+    assert (count("DE") - before[0], count("JP") - before[1]) == (1.0, 1.0)
+    assert rule.stats.take_countries() == {}

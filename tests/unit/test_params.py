@@ -11,15 +11,19 @@ from datetime import timedelta
 
 import pytest
 
-from dataflows.params import rule_params, stage_params
+from dataflows.params import ip_params, rule_params, stage_params
 from dataflows.partition_stage import RULES, UserRule
 from operators.detections.brute_force_success import BruteForceSuccess
 from operators.detections.credential_stuffing import CredentialStuffing
 from operators.detections.failed_login_burst import FailedLoginBurst
+from operators.detections.impossible_travel import ImpossibleTravel
+from operators.detections.new_country_login import NewCountryLogin
 from operators.detections.params import DEFAULT_LATENESS
+from operators.detections.password_spraying import PasswordSpraying
+from operators.detections.session_device_change import SessionDeviceChange
 from rtep.core.settings import Settings
 
-EVERY_RULE: tuple[type[UserRule], ...] = (*RULES, CredentialStuffing)
+EVERY_RULE: tuple[type[UserRule], ...] = (*RULES, CredentialStuffing, PasswordSpraying)
 
 
 @pytest.mark.parametrize("rule", EVERY_RULE, ids=lambda rule: rule.RULE)
@@ -46,3 +50,34 @@ def test_settings_reach_the_rules_of_the_stage_and_the_stuffing_step() -> None:
     assert [type(p) for p in stage.rules] == [rule.PARAMS for rule in RULES]
     stuffing = rule_params(CredentialStuffing, settings)
     assert (stuffing.threshold, stuffing.lateness) == (4, late)
+
+
+def test_the_location_and_spraying_settings_reach_their_rules() -> None:
+    settings = Settings(
+        travel_max_kmh=900,
+        travel_min_km=100,
+        travel_country_window_seconds=600,
+        new_country_max_countries=4,
+        spray_min_users=7,
+        spray_min_attempts=20,
+        spray_window_seconds=1200,
+        spray_min_per_user=2,
+        spray_max_per_user=6,
+        session_gap_seconds=900,
+    )
+    stage = stage_params(settings)
+    travel = stage.rule_params(ImpossibleTravel)
+    assert (travel.max_kmh, travel.min_km, travel.country_window) == (
+        900,
+        100,
+        timedelta(seconds=600),
+    )
+    assert stage.rule_params(NewCountryLogin).max_countries == 4
+    assert stage.rule_params(SessionDeviceChange).idle == timedelta(seconds=900)
+    spraying = ip_params(settings).spraying
+    assert (spraying.min_users, spraying.min_attempts, spraying.window) == (
+        7,
+        20,
+        timedelta(seconds=1200),
+    )
+    assert (spraying.min_per_user, spraying.max_per_user) == (2, 6)

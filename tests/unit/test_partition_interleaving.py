@@ -5,7 +5,7 @@ partitions, the users' histories, how each partition is cut into batches and in 
 partitions' batches arrive, as after a restart with a backlog. The per-partition stages, the
 credential-stuffing step (held in event-time order) and the rollup totals must then give exactly
 the in-order result: the sessions of the offline reference, the alerts of one pass over the
-sorted history, per-minute counts of the history, no event late and every event in a session.
+sorted history (credential stuffing and password spraying in their paired steps too), per-minute counts of the history, no event late and every event in a session.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hypothesis import event as label
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,13 +24,16 @@ from operators.breaker import BreakerParams
 from operators.dedup import DedupParams
 from operators.detections.credential_stuffing import CredentialStuffing
 from operators.detections.failed_login_burst import FailedLoginBurst
+from operators.detections.ip_rules import IpRules
 from operators.detections.params import (
     AbnormalEventRateParams,
     BruteForceSuccessParams,
     CredentialStuffingParams,
     FailedLoginBurstParams,
     NewDeviceLoginParams,
+    PasswordSprayingParams,
 )
+from operators.detections.password_spraying import PasswordSpraying
 from operators.ordering import InEventTimeOrder
 from operators.records import Alert, Event, RollupRow, Session
 from operators.rollups import RollupMerge, RollupParams
@@ -47,6 +51,8 @@ LATENESS = timedelta(seconds=60)
 IPS = ("203.0.113.7", "198.51.100.9")
 STUFFING = CredentialStuffingParams(3, timedelta(seconds=300), LATENESS)
 BURST = FailedLoginBurstParams(3, timedelta(seconds=60), LATENESS)
+SPRAYING = PasswordSprayingParams(2, 3, timedelta(seconds=300), 1, 8, LATENESS)  # any shape
+PAIRED = CredentialStuffingParams(3, timedelta(seconds=300), LATENESS)  # both fire, each first
 PARAMS = StageParams(
     Limits(max_future_skew=timedelta(days=1)),
     BreakerParams(1000, 1.0),
@@ -103,7 +109,7 @@ def backlogs(draw: st.DrawFn) -> tuple[int, list[list[bytes]], list[bytes]]:
 
 def _read(
     parts: int, queues: list[list[bytes]], cuts: list[int], order: list[int]
-) -> tuple[list[StageOutput], list[Alert], list[RollupRow]]:
+) -> tuple[list[StageOutput], list[Alert], list[RollupRow], list[Alert]]:
     """Run the stages and the merging steps over the backlog in the drawn order and cuts."""
     names = [f"{p}-events" for p in range(parts)]
     progress = [InputProgress() for _ in range(parts)]
@@ -112,6 +118,14 @@ def _read(
         CredentialStuffing(STUFFING), MergedClock(LATENESS, timedelta(seconds=10))
     )
     rollups = RollupMerge(PARAMS.rollups, MergedClock(LATENESS, timedelta(seconds=10)))
+    ip_steps = [  # as the flow: stuffing_in_order and spraying_in_order, both on IpRules
+        InEventTimeOrder(
+            IpRules(CredentialStuffing(PAIRED), PasswordSpraying(SPRAYING), emits),
+            MergedClock(LATENESS, timedelta(seconds=10)),
+        )
+        for emits in (CredentialStuffing, PasswordSpraying)
+    ]
+    ip_alerts: list[Alert] = []
     pending = [deque(FakeMessage(v, p, i) for i, v in enumerate(q)) for p, q in enumerate(queues)]
     outputs: list[StageOutput] = []
     alerts: list[Alert] = []
@@ -132,7 +146,12 @@ def _read(
             rollups.clock.update(out.mark)
             stuffing.take(out.partition, out.failed_logins)
             rollups.take(out.partition, out.rollups)
+            for ip_step in ip_steps:
+                ip_step.clock.update(out.mark)
+                ip_step.take(out.partition, out.failed_logins)
         alerts.extend(stuffing.release(now))
+        for ip_step in ip_steps:
+            ip_alerts.extend(ip_step.release(now))
         rows.extend(rollups.release(now))
         if not pending[p] and progress[p].caught_up_since is None:
             progress[p].caught_up_since = now  # the end of the partition was reached
@@ -150,7 +169,7 @@ def _read(
     now += timedelta(days=30)  # then wall time passes: every session and window closes
     for p in range(parts):
         run(p, [])
-    return outputs, alerts, rows
+    return outputs, alerts, rows, ip_alerts
 
 
 def _last(items: list[Any], key: str) -> dict[Any, Any]:
@@ -167,7 +186,7 @@ def test_sessions_alerts_and_rollups_equal_the_in_order_result(
     backlog: tuple[int, list[list[bytes]], list[bytes]], cuts: list[int], order: list[int]
 ) -> None:
     parts, queues, produced = backlog
-    outputs, stuffing_alerts, rollup_rows = _read(parts, queues, cuts, order)
+    outputs, stuffing_alerts, rollup_rows, ip_alerts = _read(parts, queues, cuts, order)
 
     history = [  # production order: time order, ties as produced
         event
@@ -196,6 +215,11 @@ def test_sessions_alerts_and_rollups_equal_the_in_order_result(
     assert incidents(stuffing_alerts) == incidents(
         CredentialStuffing(STUFFING).on_batch(failed, WALL)
     )
+    label(f"IP rules fired: {sorted({a.rule for a in ip_alerts})}")
+    for emits in (CredentialStuffing, PasswordSpraying):  # the IP steps: one in-order pass
+        one_pass = IpRules(CredentialStuffing(PAIRED), PasswordSpraying(SPRAYING), emits)
+        expected_ip = incidents(one_pass.on_batch(failed, WALL))
+        assert incidents([a for a in ip_alerts if a.rule == emits.RULE]) == expected_ip
     user_alerts = [a for out in outputs for a in out.alerts if a.rule == FailedLoginBurst.RULE]
     assert incidents(user_alerts) == incidents(FailedLoginBurst(BURST).on_batch(failed, WALL))
 

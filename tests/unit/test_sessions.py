@@ -352,7 +352,32 @@ def test_session_row_has_exactly_the_contract_columns() -> None:
     assert [f.name for f in fields(Session)] == [
         "session_id", "user_id", "started_at", "last_event_at", "ended_at", "event_count",
         "page_views", "duration_seconds", "entry_page", "exit_page", "device", "ip", "ended_by",
+        "country",
     ]  # fmt: skip
+
+
+def test_a_session_has_the_country_of_its_first_located_event() -> None:
+    """Scenario: a session's first event has no location (a private address), the next two
+    are located in FR then DE; the session restores from a snapshot and from 0.2.0's 12-tuple.
+    We expect: country FR; after the 0.2.0 form, None until the next located event."""
+    from dataclasses import replace
+
+    from operators.session_state import OpenSession
+
+    logic = Sessionizer(PARAMS)
+    events = [
+        make_event(t=0),
+        replace(make_event(t=1), country="FR"),
+        replace(make_event(t=2), country="DE"),
+    ]
+    rows = logic.sessionize(events, NOW)
+    assert rows[-1].country == "FR"
+    (open_session,) = logic._open.values()
+    assert OpenSession.from_tuple(open_session.to_tuple()).country == "FR"
+    old = OpenSession.from_tuple(open_session.to_tuple()[:12])  # type: ignore[arg-type]
+    assert old.country is None
+    old.add(replace(make_event(t=3), country="IT"))
+    assert old.record().country == "IT"
 
 
 def test_memory_is_bounded_by_active_users() -> None:

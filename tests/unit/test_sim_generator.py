@@ -2,7 +2,9 @@
 
 The detection rules are re-implemented here from the contract's wording (a small reference, not
 the pipeline's code), so a labelled incident is checked against the definition, not against the
-generator's own bookkeeping.
+generator's own bookkeeping. Countries come from looking the addresses up in geoip2fast's data
+(the pipeline's default) here, not from the simulator: an address that does not resolve to the
+country it was drawn for shows.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import hashlib
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
 from itertools import pairwise
 from typing import Any
 
 import orjson
 import pytest
+from geoip2fast import GeoIP2Fast
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +34,23 @@ BURST_N, BURST_W = 5, 60.0
 STUFF_N, STUFF_W = 10, 300.0
 BRUTE_W = 300.0
 RATE_LIMIT, RATE_W = 120, 60.0
+TRAVEL_W = 1800.0
+SPRAY_USERS, SPRAY_ATTEMPTS, SPRAY_W, SPRAY_PER_USER = 5, 15, 3600.0, (3, 8)
+SESSION_GAP = 1800.0
+
+
+@cache
+def _geo() -> GeoIP2Fast:
+    return GeoIP2Fast(
+        geoip2fast_data_file=str(resources.files("geoip2fast") / "geoip2fast-asn-ipv6.dat.gz")
+    )
+
+
+@cache
+def country(ip: str) -> str | None:
+    found = _geo().lookup(ip)
+    code = found.country_code
+    return None if found.is_private or len(code) != 2 or not code.isalpha() else code
 
 
 def config(**overrides: Any) -> SimConfig:
@@ -105,14 +127,91 @@ def reference_incidents(events: list[dict[str, Any]]) -> set[tuple[str, str, str
             if _succeeded(e) and cross["ts"] <= e["ts"] <= last["ts"] + BRUTE_W:
                 out.add(("brute_force_success", user, first["eventId"], e["eventId"]))
                 break
-    seen: dict[str, set[str]] = {}
+    for rule, value in (("new_device_login", lambda e: e["payload"]["device"]),
+                        ("new_country_login", lambda e: country(e["payload"]["ip"]))):  # fmt: skip
+        seen: dict[str, set[str]] = {}
+        for e in events:
+            if not _succeeded(e) or (v := value(e)) is None:
+                continue
+            user = e["payload"]["userId"]
+            if user in seen and v not in seen[user]:
+                out.add((rule, user, e["eventId"], e["eventId"]))
+            seen.setdefault(user, set()).add(v)
+    out |= _spraying(failures) | _travel(by_user) | _session_changes(events)
+    return out
+
+
+def _spraying(failures: list[dict[str, Any]]) -> set[tuple[str, str, str, str]]:
+    """≥ 5 users and ≥ 15 failures from one IP within the hour, more than half of the users with
+    3-8 failures each; later failures within the hour of the last extend the incident."""
+    by_ip: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in failures:
+        by_ip[e["payload"]["ip"]].append(e)
+    out = set()
+    for ip, items in by_ip.items():
+        window: deque[dict[str, Any]] = deque()
+        last: float | None = None
+        for e in sorted(items, key=lambda x: x["ts"]):
+            if last is not None and e["ts"] - last <= SPRAY_W:
+                last = e["ts"]
+                continue
+            last = None
+            window.append(e)
+            while window[0]["ts"] < e["ts"] - SPRAY_W:
+                window.popleft()
+            tries = Counter(x["payload"]["userId"] for x in window)
+            shaped = sum(SPRAY_PER_USER[0] <= n <= SPRAY_PER_USER[1] for n in tries.values())
+            if (
+                len(tries) >= SPRAY_USERS
+                and len(window) >= SPRAY_ATTEMPTS
+                and 2 * shaped > len(tries)
+            ):
+                out.add(("password_spraying", ip, window[0]["eventId"], e["eventId"]))
+                last = e["ts"]
+                window.clear()
+    return out
+
+
+def _travel(by_user: dict[str, list[dict[str, Any]]]) -> set[tuple[str, str, str, str]]:
+    """Country data only: consecutive successful logins from two countries within 30 minutes;
+    a hop from the incident's latest login extends it."""
+    out = set()
+    for user, logins in by_user.items():
+        located = [e for e in logins if _succeeded(e) and country(e["payload"]["ip"])]
+        chain_end: str | None = None
+        for a, b in pairwise(located):
+            ca, cb = country(a["payload"]["ip"]), country(b["payload"]["ip"])
+            if ca != cb and b["ts"] - a["ts"] <= TRAVEL_W:
+                if chain_end != a["eventId"]:
+                    out.add(("impossible_travel", user, a["eventId"], b["eventId"]))
+                chain_end = b["eventId"]
+    return out
+
+
+def _session_changes(events: list[dict[str, Any]]) -> set[tuple[str, str, str, str]]:
+    """A session (a successful login or a 30-minute gap starts one) whose events, failed logins
+    aside, came from two devices or two IPs: one incident per session."""
+    by_user: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in events:
-        if not _succeeded(e):
-            continue
-        user, device = e["payload"]["userId"], e["payload"]["device"]
-        if user in seen and device not in seen[user]:
-            out.add(("new_device_login", user, e["eventId"], e["eventId"]))
-        seen.setdefault(user, set()).add(device)
+        by_user[e["payload"]["userId"]].append(e)
+    out = set()
+    for user, items in by_user.items():
+        first: dict[str, Any] | None = None
+        devices: set[str] = set()
+        ips: set[str] = set()
+        fired, previous = False, None
+        for e in sorted(items, key=lambda x: x["ts"]):
+            if previous is None or e["ts"] - previous > SESSION_GAP or _succeeded(e):
+                first, devices, ips, fired = e, set(), set(), False
+            previous = e["ts"]
+            if _failed(e):
+                continue
+            devices |= {e["payload"]["device"]} if "device" in e["payload"] else set()
+            ips |= {e["payload"]["ip"]} if "ip" in e["payload"] else set()
+            if not fired and (len(devices) > 1 or len(ips) > 1):
+                assert first is not None
+                out.add(("session_device_change", user, first["eventId"], e["eventId"]))
+                fired = True
     return out
 
 
@@ -162,7 +261,7 @@ def test_benign_traffic_never_crosses_a_threshold_rule(seed: int) -> None:
     events = valid_events(generate(cfg))
     assert sum(_failed(e) for e in events) > 20  # benign users do mistype
     incidents = reference_incidents(events)
-    assert not [i for i in incidents if i[0] != "new_device_login"]
+    assert not [i for i in incidents if i[0] not in ("new_device_login", "new_country_login")]
     per_user: dict[str, deque[float]] = defaultdict(deque)
     for e in events:
         q = per_user[e["payload"]["userId"]]
@@ -190,7 +289,8 @@ def test_labelled_incidents_are_exactly_the_rule_incidents(seed: int) -> None:
     assert len(got) == len(labels)  # one label per incident
     rules = Counter(lab["rule"] for lab in labels if lab["injected"])
     assert set(rules) == {
-        "failed_login_burst", "credential_stuffing", "brute_force_success", "new_device_login"
+        "failed_login_burst", "credential_stuffing", "brute_force_success", "new_device_login",
+        "impossible_travel", "new_country_login", "password_spraying", "session_device_change",
     }  # fmt: skip
     brute = [lab for lab in labels if lab["rule"] == "brute_force_success"]
     bursts = {lab["first_event_id"] for lab in labels if lab["rule"] == "failed_login_burst"}
@@ -304,3 +404,53 @@ def test_no_timestamp_is_in_the_future_when_sent(
     assert not plan.ends_in_future(wall, skew=1e-3)
     if span is None or span >= plan.duration:  # the timeline ends with the last send
         assert plan.t0 + plan.span == pytest.approx(wall + plan.duration)
+
+
+def test_travellers_and_the_nat_office_fire_nothing_but_history_rules() -> None:
+    """Scenario: 16 h of benign traffic (no attacks) of 400 users: travellers fly abroad once,
+    5% of the users share one office NAT address and mistype passwords now and then.
+
+    We expect: the only incidents are new-device and new-country logins (a traveller's first
+    login abroad); some traveller logs in from two countries; the NAT address carries failed
+    logins of several users; every login's address resolves to a country; the decoy labels name
+    the travellers, the NAT users and the NAT address."""
+    cfg = config(seed=9, count=12_000, users=400, span=16 * 3600.0, shares=Shares())
+    messages = generate(cfg)
+    events = valid_events(messages)
+    incidents = reference_incidents(events)
+    assert {i[0] for i in incidents} <= {"new_device_login", "new_country_login"}
+    profiles = {p.user_id: p for p in Simulator(cfg.users, cfg.seed).profiles}
+    logins = [e for e in events if e["type"] == "login"]
+    assert all(country(e["payload"]["ip"]) for e in logins)
+    countries: dict[str, set[str | None]] = defaultdict(set)
+    for e in logins:
+        countries[e["payload"]["userId"]].add(country(e["payload"]["ip"]))
+    travelled = [u for u, seen in countries.items() if len(seen) > 1]
+    assert travelled and all(profiles[u].abroad is not None for u in travelled)
+    assert {i[1] for i in incidents if i[0] == "new_country_login"} == set(travelled)
+    nat = {p.ips[0] for p in profiles.values() if p.nat}
+    assert len(nat) == 1
+    nat_failures = {
+        e["payload"]["userId"] for e in logins if _failed(e) and e["payload"]["ip"] in nat
+    }
+    assert len(nat_failures) >= 2
+    decoys = labelled(messages, "decoy")
+    assert {d["subject"] for d in decoys if d["subject_type"] == "user"} == {
+        u for u, p in profiles.items() if p.decoy
+    }
+    assert [d["subject"] for d in decoys if d["subject_type"] == "ip"] == sorted(nat)
+
+
+def test_short_runs_plan_only_the_incidents_that_fit() -> None:
+    """Scenario: a 10-minute run with 5% attacks (the live-query test's).
+
+    We expect: no impossible travel (18 min) nor session change (15 min) planned, the others
+    injected, every label still exactly a rule incident."""
+    messages = generate(config(count=6000, users=200, seed=11, span=600.0))
+    labels = labelled(messages, "incident")
+    rules = {lab["rule"] for lab in labels if lab["injected"]}
+    assert not rules & {"impossible_travel", "session_device_change"}
+    assert {"password_spraying", "credential_stuffing", "brute_force_success"} <= rules
+    got = {(lab["rule"], lab["subject"], lab["first_event_id"], lab["threshold_event_id"])
+           for lab in labels}  # fmt: skip
+    assert got == reference_incidents(valid_events(messages))

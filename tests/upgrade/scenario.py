@@ -22,13 +22,16 @@ from dataflows.partition_stage import PartitionStage, StageOutput, StageParams
 from operators.breaker import BreakerParams
 from operators.dedup import DedupParams
 from operators.detections.credential_stuffing import CredentialStuffing
+from operators.detections.ip_rules import IpParams, IpRules
 from operators.detections.params import (
     AbnormalEventRateParams,
     BruteForceSuccessParams,
     CredentialStuffingParams,
     FailedLoginBurstParams,
     NewDeviceLoginParams,
+    PasswordSprayingParams,
 )
+from operators.detections.password_spraying import PasswordSpraying
 from operators.ordering import InEventTimeOrder
 from operators.rollups import RollupMerge, RollupParams
 from operators.sessions import SessionParams
@@ -44,6 +47,7 @@ IDLE = timedelta(seconds=10)
 PARTITION = "0-activity"
 OTHER = "1-activity"  # a second partition, only seen through its marks: it lags at the cut
 STUFFING = CredentialStuffingParams(3, timedelta(seconds=300), LATENESS)
+SPRAYING = PasswordSprayingParams(lateness=LATENESS)
 PARAMS = StageParams(
     Limits(max_future_skew=timedelta(days=2)),
     BreakerParams(1000, 1.0),
@@ -123,13 +127,20 @@ class Steps:
         self.other = PartitionMark(OTHER, BASE + timedelta(seconds=35), None, 2)
         clocks = [MergedClock(LATENESS, IDLE) for _ in range(2)]
         if saved is None:
-            self.stuffing = InEventTimeOrder(CredentialStuffing(STUFFING), clocks[0])
+            rules = IpRules(
+                CredentialStuffing(STUFFING), PasswordSpraying(SPRAYING), CredentialStuffing
+            )
+            self.stuffing = InEventTimeOrder(rules, clocks[0])
             self.rollups = RollupMerge(PARAMS.rollups, clocks[1])
         else:
             stuffing = MergeSnapshot.of(saved["stuffing_in_order"])
             clocks[0].load(stuffing.marks)
-            self.stuffing = InEventTimeOrder.restore(
-                stuffing.logic, lambda rule: CredentialStuffing.restore(rule, STUFFING), clocks[0]
+            self.stuffing = InEventTimeOrder.restore(  # as the flow: the IP rules' pair
+                stuffing.logic,
+                lambda rule: IpRules.restore(
+                    rule, IpParams(STUFFING, SPRAYING), CredentialStuffing
+                ),
+                clocks[0],
             )
             rollups = MergeSnapshot.of(saved["rollup_totals"])
             clocks[1].load(rollups.marks)

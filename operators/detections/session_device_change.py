@@ -1,0 +1,120 @@
+"""session_device_change: one session used from two devices or two IPs (a stolen session cookie)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from operators.detections.incidents import Incident, alert_id_for
+from operators.detections.params import SessionDeviceChangeParams
+from operators.detections.rule import WARNING, Rule, location_details
+from operators.detections.snapshots import VERSION, SessionDeviceChangeSnapshot
+from operators.expiry import ExpiryQueue
+from operators.records import Alert, Event
+from operators.state import ShardClock
+
+
+class SeenSession:
+    """The devices and IPs one session's events came from."""
+
+    __slots__ = ("devices", "events", "first", "incident", "ips", "last", "user")
+
+    def __init__(self, user: str, ts: datetime) -> None:
+        self.user = user
+        self.first = self.last = ts
+        self.events = 0
+        self.devices: set[str] = set()
+        self.ips: set[str] = set()
+        self.incident: Incident | None = None
+
+
+class SessionDeviceChange(Rule[SessionDeviceChangeParams]):
+    """A session (``event.session_id``, set by sessionization) whose events came from two or
+    more devices, or two or more IPs (events without a device or IP say nothing).
+
+    A successful login always starts a new session (``operators.sessions``), so logging in again
+    from another device or network is never a change; a failed login is not counted either (an
+    attacker's attempt on a logged-in user's account is not the user's session). One incident per
+    session, its id from the session's: the alert is updated as more devices or IPs appear, and
+    does not depend on which came first. A session's state is kept ``idle`` after its latest
+    event (the session gap: an event after that is in another session).
+    """
+
+    RULE, SEVERITY = "session_device_change", WARNING
+    PARAMS = SessionDeviceChangeParams
+
+    def __init__(self, params: SessionDeviceChangeParams) -> None:
+        super().__init__(params)
+        self._sessions: dict[str, SeenSession] = {}
+        self._expiry: ExpiryQueue[str] = ExpiryQueue()
+
+    def _check(self, event: Event, now: datetime) -> None:
+        session_id = event.session_id
+        if session_id is None or event.failed_login:
+            return
+        ts = event.ts
+        seen = self._sessions.get(session_id)
+        if seen is None:
+            seen = self._sessions[session_id] = SeenSession(event.user_id, ts)
+            self._expiry.schedule(session_id, ts + self.params.idle)
+        seen.events += 1
+        seen.first, seen.last = min(seen.first, ts), max(seen.last, ts)
+        if event.device is not None:
+            seen.devices.add(event.device)
+        if event.ip is not None:
+            seen.ips.add(event.ip)
+        if len(seen.devices) < 2 and len(seen.ips) < 2:
+            return
+        inc = seen.incident
+        new = inc is None
+        if inc is None:
+            alert_id = alert_id_for(self.RULE, seen.user, session_id)
+            inc = seen.incident = Incident(alert_id, seen.first, seen.last, 0, now, None)
+        inc.window_start, inc.window_end, inc.event_count = seen.first, seen.last, seen.events
+        details = {
+            "session_id": session_id,
+            "devices": sorted(seen.devices),
+            "ips": sorted(seen.ips),
+            **location_details(event),
+        }
+        self._emit(seen.user, inc, new, details)
+
+    def _expire(self, watermark: datetime) -> list[Alert]:
+        for session_id in self._expiry.due(watermark, self._expiry_of):
+            del self._sessions[session_id]
+        return []
+
+    def _expiry_of(self, session_id: str) -> datetime | None:
+        seen = self._sessions.get(session_id)
+        return None if seen is None else seen.last + self.params.idle
+
+    def _earliest(self) -> datetime | None:
+        return self._expiry.earliest()
+
+    def forget(self, user_id: str) -> None:
+        """Drop the user's sessions (rare: a scan)."""
+        for session_id in [k for k, seen in self._sessions.items() if seen.user == user_id]:
+            del self._sessions[session_id]
+
+    def is_empty(self) -> bool:
+        """No session held."""
+        return not self._sessions
+
+    def snapshot(self) -> SessionDeviceChangeSnapshot:
+        """The versioned record."""
+        sessions = tuple(
+            (key, (s.user, s.first, s.last, s.events, frozenset(s.devices), frozenset(s.ips),
+                   None if s.incident is None else s.incident.to_row()))
+            for key, s in self._sessions.items()
+        )  # fmt: skip
+        return SessionDeviceChangeSnapshot(
+            VERSION, self.RULE, self.clock.snapshot(), sessions, self._expiry.snapshot()
+        )
+
+    def _load(self, saved: object) -> None:
+        record = SessionDeviceChangeSnapshot.of(saved, self.RULE)
+        self.clock = ShardClock.restore(record.clock)
+        for key, (user, first, last, events, devices, ips, incident) in record.sessions:
+            seen = self._sessions[key] = SeenSession(user, first)
+            seen.last, seen.events, seen.devices, seen.ips = last, events, set(devices), set(ips)
+            seen.incident = None if incident is None else Incident.from_row(incident)
+        self._expiry = ExpiryQueue(record.expiry)

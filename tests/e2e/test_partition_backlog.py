@@ -38,8 +38,10 @@ VARIANTS = {"1 worker": ((),), "2 workers": (("-w", "2"),), "2 processes": ((), 
 
 
 def history_of(stack: Stack) -> dict[int, list[Event]]:
-    """The valid events of the input topic, per partition, in partition order."""
-    limits = Limits(max_future_skew=timedelta(days=1))
+    """The valid events of the input topic, per partition, in partition order: judged as the
+    pipeline judges them (its default limits), so a message the simulator stamped hours ahead
+    of the clock is a rejection in both."""
+    limits = Limits()
     now = datetime.now(UTC)
     by_partition: dict[int, list[Event]] = {}
     seen: set[str] = set()

@@ -2,10 +2,12 @@
 
 On one embedded broker: a backlog of simulator events (default mix) is produced once into a
 4-partition topic; then each system (``raw``: ``bench.raw``; ``peer``: ``bench.peer_quix``;
-``rtep``: ``python -m rtep.commands.serve`` with recovery and metrics on) consumes it from the start into
-its own fresh database, and we time it until ``rtep.events`` holds every distinct valid event.
-Then each system serves a paced real-time load (``--rate`` events/s for ``--seconds``) on its own
-topic and we read end-to-end latency (``stored_at − ts``) from its table.
+``rtep``: ``python -m rtep.commands.serve`` with recovery and metrics on; ``rtep-nogeo``: the
+same with ``RTEP_GEOIP_ENABLED=false``, so ``rtep/rtep-nogeo`` is what IP geolocation costs)
+consumes it from the start into its own fresh database, and we time it until ``rtep.events``
+holds every distinct valid event. Then each system but ``rtep-nogeo`` serves a paced real-time
+load (``--rate`` events/s for ``--seconds``) on its own topic and we read end-to-end latency
+(``stored_at − ts``) from its table.
 
 Reports (never asserts): ``bench/results/<date>.json``, ``latest.md``, ``latest.png``.
 ``--rss`` runs the memory-flatness check instead (five 1 M-event steps through rtep; slow);
@@ -39,7 +41,13 @@ from rtep.core.embedded import EmbeddedBroker, broker_binary, free_port
 from rtep.core.kafka_admin import ensure_topics
 from tests.harness import ROOT, Stack, fresh_database, redis_prefix
 
-SYSTEMS = ("raw", "peer", "rtep")
+SYSTEMS = ("raw", "peer", "rtep", "rtep-nogeo")
+RTEP_VARIANTS: dict[str, dict[str, str]] = {
+    "rtep": {},
+    "rtep-nogeo": {"RTEP_GEOIP_ENABLED": "false"},
+}
+"""The rtep systems and the settings each runs with (before ``--rtep-env``)."""
+LATENCY_SYSTEMS = ("raw", "peer", "rtep")
 STALL_SECONDS = 30.0  # no new row for this long: the system is done (or stuck) below target
 REST_SECONDS = 12.0  # RSS at rest: the lowest over this window (> 2 heap-trim intervals)
 
@@ -67,11 +75,12 @@ def launch(system: str, env: Env, topic: str, dsn: str, processes: int = 1) -> P
     workdir = env.workdir / f"{system}-{tag}"
     workdir.mkdir()
     stack = Stack(brokers, dsn, env.redis_prefix, {"RTEP_EVENTS_TOPIC": topic}, workdir)
-    if system == "rtep":
+    if system in RTEP_VARIANTS:
         topics = {"RTEP_DLQ_TOPIC": f"{topic}.dlq", "RTEP_ALERTS_TOPIC": f"{topic}.alerts"}
         consumer = json.dumps({"fetch.wait.max.ms": str(env.fetch_wait_ms)})
         port = free_port()  # process i serves /metrics on port + i
         settings = {"RTEP_METRICS_PORT": str(port), "RTEP_KAFKA_EXTRA_CONFIG": consumer, **topics}
+        settings |= RTEP_VARIANTS[system]
         settings |= env.rtep_env  # --rtep-env overrides
         addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(processes))
         procs = [
@@ -289,10 +298,13 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         topic = "bench.backlog"
         source, want = backlog(env, args, topic)
         runs = {
-            s: throughput(s, env, topic, want.rtep_valid if s == "rtep" else want.checks_valid)
+            s: throughput(
+                s, env, topic, want.rtep_valid if s in RTEP_VARIANTS else want.checks_valid
+            )
             for s in systems
         }
-        lat = {s: latency(s, env, args.rate, args.seconds) for s in systems} if args.seconds else {}
+        paced = [s for s in systems if s in LATENCY_SYSTEMS] if args.seconds else []
+        lat = {s: latency(s, env, args.rate, args.seconds) for s in paced}
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": report.machine(),

@@ -129,5 +129,5 @@ def stage_params(settings: Settings) -> StageParams:
         ),
         rollup_params(s),
         tuple(rule_params(rule, s) for rule in RULES),
-        locate_from_settings(s),
+        locate_from_settings(s) if s.geoip_enabled else None,
     )

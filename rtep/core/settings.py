@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     )
 
     # --- IP geolocation (README "Geolocation") -----------------------------------------------
+    geoip_enabled: bool = Field(
+        True,
+        description=(
+            "Locate each event's IP. false: no location fields, impossible_travel and "
+            "new_country_login never fire, and no geolocation data is loaded (~120 MB less)."
+        ),
+    )
     geoip_country_db: str = Field(
         "",
         description=(

@@ -81,3 +81,9 @@ def test_the_location_and_spraying_settings_reach_their_rules() -> None:
         timedelta(seconds=1200),
     )
     assert (spraying.min_per_user, spraying.max_per_user) == (2, 6)
+
+
+def test_geolocation_switched_off_opens_no_data_and_locates_nothing() -> None:
+    # a path that would stop the flow at start if it were opened
+    settings = Settings(geoip_enabled=False, geoip_country_db="/nonexistent/GeoLite2.mmdb")
+    assert stage_params(settings).locate is None

@@ -21,6 +21,7 @@ from operators.records import Source
 from operators.validation import Limits, validate_message
 
 _TYPES = ("login", "page_view", "page_view", "button_click", "form_submit", "logout")
+_DEVICES = ("Chrome on macOS", "Safari on iOS")
 
 
 def make_messages(count: int, start: int = 0, users: int = 5000) -> list[bytes]:
@@ -36,10 +37,12 @@ def make_messages(count: int, start: int = 0, users: int = 5000) -> list[bytes]:
 def event_message(i: int, users: int, ts: datetime) -> bytes:
     """The ``i``-th valid event (eventId from ``i``, user ``i % users``) at time ``ts``."""
     kind = _TYPES[i % len(_TYPES)]
-    payload: dict[str, object] = {"userId": f"user-{i % users}", "ip": "10.1.2.3"}
+    user = i % users
+    device = _DEVICES[user % len(_DEVICES)]  # a user's one device: no session_device_change
+    payload: dict[str, object] = {"userId": f"user-{user}", "ip": "10.1.2.3"}
     extra: dict[str, dict[str, object]] = {
-        "login": {"device": "Chrome on macOS", "success": i % 7 != 0},
-        "page_view": {"page": f"/p/{i % 40}", "referrer": "/home", "device": "Safari on iOS"},
+        "login": {"device": device, "success": i % 7 != 0},
+        "page_view": {"page": f"/p/{i % 40}", "referrer": "/home", "device": device},
         "button_click": {"buttonId": "buy", "page": "/cart"},
         "form_submit": {"formId": "signup", "fields": {"email": "a@b.c", "plan": "pro"}},
         "logout": {"duration": 123.5},

@@ -10,6 +10,7 @@ per-address cache in front of it.
 
 from __future__ import annotations
 
+import gc
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -146,8 +147,15 @@ class EmbeddedLookup:
 @cache
 def embedded_lookup() -> EmbeddedLookup:
     """The one ``EmbeddedLookup`` of the process (geoip2fast keeps its data in module globals:
-    a second instance would load the same ~120 MB again for nothing)."""
-    return EmbeddedLookup()
+    a second instance would load the same ~120 MB again for nothing).
+
+    The data is a few huge Python lists that never change and hold no cycles, but every full
+    collection of the garbage collector would walk them (``make bench``: 13–18 % more pipeline
+    CPU per event than without geolocation; 4 % once frozen). ``gc.freeze`` takes what is alive
+    now, the data included, out of the collector's reach for good."""
+    lookup = EmbeddedLookup()
+    gc.freeze()
+    return lookup
 
 
 def lookup_from_settings(s: Settings) -> Lookup:

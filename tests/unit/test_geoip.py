@@ -3,6 +3,7 @@ embedded geoip2fast data, and the errors a wrong RTEP_GEOIP_*_DB gets at start."
 
 from __future__ import annotations
 
+import gc
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -122,3 +123,11 @@ def test_the_embedded_data_has_no_location_for_unknown_or_reserved_addresses(
 ) -> None:
     assert embedded(ip_address("10.0.0.1")) == NOWHERE  # geoip2fast's own reserved ranges
     assert locate_from_settings(Settings())("10.0.0.1") == NOWHERE
+
+
+def test_the_embedded_data_is_out_of_the_garbage_collectors_reach(
+    embedded: EmbeddedLookup,
+) -> None:
+    # its lists would otherwise be walked by every full collection (sources/geoip.py)
+    assert gc.get_freeze_count() > 20_000
+    assert not any(obj is embedded.data for obj in gc.get_objects())

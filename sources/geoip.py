@@ -149,10 +149,10 @@ def embedded_lookup() -> EmbeddedLookup:
     """The one ``EmbeddedLookup`` of the process (geoip2fast keeps its data in module globals:
     a second instance would load the same ~120 MB again for nothing).
 
-    The data is a few huge Python lists that never change and hold no cycles, but every full
-    collection of the garbage collector would walk them (``make bench``: 13–18 % more pipeline
-    CPU per event than without geolocation; 4 % once frozen). ``gc.freeze`` takes what is alive
-    now, the data included, out of the collector's reach for good."""
+    The data is a few huge Python lists that never change and hold no cycles, yet every full
+    collection of the garbage collector walks them (~40 ms each with CPython's default
+    thresholds). The dataflow process freezes what its start-up made (``rtep.core.process``),
+    but the data is loaded after that; ``gc.freeze`` takes it out of the collector's reach."""
     lookup = EmbeddedLookup()
     gc.freeze()
     return lookup

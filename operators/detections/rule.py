@@ -195,6 +195,8 @@ class ThresholdRule(Rule[TP]):
         self._tracker = BurstTracker(
             self.RULE, params.threshold, params.window, self.DISTINCT, params.window
         )
+        # asked per qualifying event only when a subclass may say no (credential_stuffing)
+        self._asks = type(self)._may_open is not ThresholdRule._may_open
 
     @abstractmethod
     def _member(self, event: Event) -> tuple[str, str | None] | None:
@@ -205,7 +207,7 @@ class ThresholdRule(Rule[TP]):
         if key is None:
             return
         subject = key[0]
-        may_open = self._may_open(subject, event.ts)
+        may_open = self._may_open(subject, event.ts) if self._asks else True
         inc, new = self._tracker.add(
             subject, event.ts, event.event_id, key[1], now, may_open=may_open
         )

@@ -7,23 +7,24 @@ from datetime import datetime
 from operators.detections.incidents import Incident, alert_id_for
 from operators.detections.params import SessionDeviceChangeParams
 from operators.detections.rule import WARNING, Rule, location_details
-from operators.detections.snapshots import VERSION, SessionDeviceChangeSnapshot
+from operators.detections.snapshots import VERSION, SessionDeviceChangeSnapshot, SessionSeen
 from operators.expiry import ExpiryQueue
 from operators.records import Alert, Event
 from operators.state import ShardClock
 
 
 class SeenSession:
-    """The devices and IPs one session's events came from."""
+    """The devices and IPs one session's events came from (tuples: almost always one each)."""
 
-    __slots__ = ("devices", "events", "first", "incident", "ips", "last", "user")
+    __slots__ = ("changed", "devices", "events", "first", "incident", "ips", "last", "user")
 
     def __init__(self, user: str, ts: datetime) -> None:
         self.user = user
         self.first = self.last = ts
         self.events = 0
-        self.devices: set[str] = set()
-        self.ips: set[str] = set()
+        self.devices: tuple[str, ...] = ()
+        self.ips: tuple[str, ...] = ()
+        self.changed = False  # two or more devices or IPs
         self.incident: Incident | None = None
 
 
@@ -46,10 +47,14 @@ class SessionDeviceChange(Rule[SessionDeviceChangeParams]):
         super().__init__(params)
         self._sessions: dict[str, SeenSession] = {}
         self._expiry: ExpiryQueue[str] = ExpiryQueue()
+        # the snapshot's rows, rebuilt only for sessions touched since the last snapshot: a
+        # backlog keeps tens of thousands of sessions, and a snapshot is taken every few seconds
+        self._rows: dict[str, SessionSeen] = {}
+        self._dirty: set[str] = set()
 
     def _check(self, event: Event, now: datetime) -> None:
         session_id = event.session_id
-        if session_id is None or event.failed_login:
+        if session_id is None or (event.type == "login" and event.failed_login):
             return
         ts = event.ts
         seen = self._sessions.get(session_id)
@@ -57,12 +62,19 @@ class SessionDeviceChange(Rule[SessionDeviceChangeParams]):
             seen = self._sessions[session_id] = SeenSession(event.user_id, ts)
             self._expiry.schedule(session_id, ts + self.params.idle)
         seen.events += 1
-        seen.first, seen.last = min(seen.first, ts), max(seen.last, ts)
-        if event.device is not None:
-            seen.devices.add(event.device)
-        if event.ip is not None:
-            seen.ips.add(event.ip)
-        if len(seen.devices) < 2 and len(seen.ips) < 2:
+        self._dirty.add(session_id)
+        if ts > seen.last:
+            seen.last = ts
+        elif ts < seen.first:
+            seen.first = ts
+        device, ip = event.device, event.ip  # every event of every session: kept cheap
+        if device is not None and device not in seen.devices:
+            seen.devices = (*seen.devices, device)
+            seen.changed = seen.changed or len(seen.devices) > 1
+        if ip is not None and ip not in seen.ips:
+            seen.ips = (*seen.ips, ip)
+            seen.changed = seen.changed or len(seen.ips) > 1
+        if not seen.changed:
             return
         inc = seen.incident
         new = inc is None
@@ -81,6 +93,7 @@ class SessionDeviceChange(Rule[SessionDeviceChangeParams]):
     def _expire(self, watermark: datetime) -> list[Alert]:
         for session_id in self._expiry.due(watermark, self._expiry_of):
             del self._sessions[session_id]
+            self._rows.pop(session_id, None)
         return []
 
     def _expiry_of(self, session_id: str) -> datetime | None:
@@ -94,6 +107,7 @@ class SessionDeviceChange(Rule[SessionDeviceChangeParams]):
         """Drop the user's sessions (rare: a scan)."""
         for session_id in [k for k, seen in self._sessions.items() if seen.user == user_id]:
             del self._sessions[session_id]
+            self._rows.pop(session_id, None)
 
     def is_empty(self) -> bool:
         """No session held."""
@@ -101,20 +115,24 @@ class SessionDeviceChange(Rule[SessionDeviceChangeParams]):
 
     def snapshot(self) -> SessionDeviceChangeSnapshot:
         """The versioned record."""
-        sessions = tuple(
-            (key, (s.user, s.first, s.last, s.events, frozenset(s.devices), frozenset(s.ips),
-                   None if s.incident is None else s.incident.to_row()))
-            for key, s in self._sessions.items()
-        )  # fmt: skip
+        rows, sessions = self._rows, self._sessions
+        for key in self._dirty:
+            s = sessions.get(key)
+            if s is not None:
+                incident = None if s.incident is None else s.incident.to_row()
+                rows[key] = (s.user, s.first, s.last, s.events, s.devices, s.ips, incident)
+        self._dirty.clear()
         return SessionDeviceChangeSnapshot(
-            VERSION, self.RULE, self.clock.snapshot(), sessions, self._expiry.snapshot()
+            VERSION, self.RULE, self.clock.snapshot(), tuple(rows.items()), self._expiry.snapshot()
         )
 
     def _load(self, saved: object) -> None:
         record = SessionDeviceChangeSnapshot.of(saved, self.RULE)
         self.clock = ShardClock.restore(record.clock)
+        self._rows = dict(record.sessions)
         for key, (user, first, last, events, devices, ips, incident) in record.sessions:
             seen = self._sessions[key] = SeenSession(user, first)
-            seen.last, seen.events, seen.devices, seen.ips = last, events, set(devices), set(ips)
+            seen.last, seen.events, seen.devices, seen.ips = last, events, tuple(devices), tuple(ips)
+            seen.changed = len(seen.devices) > 1 or len(seen.ips) > 1
             seen.incident = None if incident is None else Incident.from_row(incident)
         self._expiry = ExpiryQueue(record.expiry)

@@ -140,7 +140,7 @@ class ImpossibleTravelSnapshot(_NoLegacyForm):
 
 
 SessionSeen = tuple[
-    str, datetime, datetime, int, frozenset[str], frozenset[str], IncidentRow | None
+    str, datetime, datetime, int, tuple[str, ...], tuple[str, ...], IncidentRow | None
 ]
 """A session: (user, first event, latest event, events, devices, IPs, its incident or None)."""
 

@@ -1,3 +1,3 @@
 """rtep: real-time event processing platform (shared runtime: settings, metrics, logging, commands)."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -71,8 +71,8 @@ def build_flow(settings: Settings) -> Dataflow:
 
     # where partitions meet: failed logins by IP in event-time order (stuffing, spraying);
     # rollup partials summed
-    stuffing, spraying = ip_rules(part.stage, ip_params(settings), settings.ip_shards, timing)
-    alerts = op.merge("alerts", part.alerts, stuffing, spraying)
+    ip_alerts = ip_rules(part.stage, ip_params(settings), settings.ip_shards, timing)
+    alerts = op.merge("alerts", part.alerts, ip_alerts)
     op.output("alerts_pg", alerts, out.alerts)
     op.output("alerts_kafka", values("alert_values", alerts), out.alerts_topic)
     rollups = rollup_totals(part.stage, rollup_params(settings), timing)

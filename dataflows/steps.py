@@ -1,8 +1,8 @@
 """The flow's composite steps, each a function from typed streams to typed streams.
 
 ``dataflows.activity`` wires them; each adds its Bytewax steps to the flow under fixed names
-(recovery snapshots are keyed by step name: ``kafka_in``, ``stuffing_in_order``,
-``spraying_in_order`` and ``rollup_totals`` hold state and must never be renamed). Streams carry chunks,
+(recovery snapshots are keyed by step name: ``kafka_in``, ``stuffing_in_order`` and
+``rollup_totals`` hold state and must never be renamed). Streams carry chunks,
 ``(key, [values])``; the key is the input partition's name (or an IP shard).
 """
 
@@ -71,35 +71,20 @@ def read_partitions(flow: Dataflow, source: LeanKafkaSource[StageOutput]) -> Par
 
 def ip_rules(
     stage: Stream[StageOutput], params: IpParams, ip_shards: int, timing: MergeTiming
-) -> tuple[KeyedStream[list[Alert]], KeyedStream[list[Alert]]]:
-    """Failed logins by IP shard, evaluated in event-time order across partitions: the alerts
-    of credential stuffing and of password spraying (each step runs both rules and emits one's:
-    ``operators.detections.ip_rules``)."""
-    by_ip = op.flat_map("failed_logins_by_ip", stage, stuffing_feeds(ip_shards))
-    stuffing = _ordered_ip_step("stuffing_in_order", by_ip, params, CredentialStuffing, timing)
-    spraying = _ordered_ip_step("spraying_in_order", by_ip, params, PasswordSpraying, timing)
-    return stuffing, spraying
-
-
-def _ordered_ip_step(
-    step_id: str,
-    by_ip: KeyedStream[Feed[Event]],
-    params: IpParams,
-    emits: type[CredentialStuffing | PasswordSpraying],
-    timing: MergeTiming,
 ) -> KeyedStream[list[Alert]]:
+    """Failed logins by IP shard, evaluated in event-time order across partitions: the alerts
+    of credential stuffing and of password spraying (one step runs both in lockstep, the step
+    of 0.2.0's credential stuffing: ``operators.detections.ip_rules``)."""
+    by_ip = op.flat_map("failed_logins_by_ip", stage, stuffing_feeds(ip_shards))
+
     def logic(clock: MergedClock, saved: object | None) -> MergeLogic[Event, Alert]:
         if saved is None:
-            rules = IpRules(
-                CredentialStuffing(params.stuffing), PasswordSpraying(params.spraying), emits
-            )
+            rules = IpRules(CredentialStuffing(params.stuffing), PasswordSpraying(params.spraying))
             return InEventTimeOrder(rules, clock)
-        return InEventTimeOrder.restore(
-            saved, lambda rule: IpRules.restore(rule, params, emits), clock
-        )
+        return InEventTimeOrder.restore(saved, lambda rule: IpRules.restore(rule, params), clock)
 
     builder = merge_builder(logic, timing.lateness, timing.idle, _observe_ordered)
-    return op.stateful_batch(step_id, by_ip, builder)
+    return op.stateful_batch("stuffing_in_order", by_ip, builder)
 
 
 def rollup_totals(
@@ -188,7 +173,8 @@ def _chunk_of(get: Callable[[StageOutput], list[T]]) -> Callable[[StageOutput], 
 def _observe_ordered(logic: MergeLogic[Event, Alert]) -> None:
     assert isinstance(logic, InEventTimeOrder), "an IP step runs InEventTimeOrder"
     assert isinstance(logic.rule, IpRules), "in event-time order: the IP rules"
-    observe_alerts(logic.rule.rule)
+    for rule in logic.rule.rules:
+        observe_alerts(rule)
 
 
 def _observe_totals(logic: MergeLogic[RollupRow, RollupRow]) -> None:

@@ -1,11 +1,10 @@
 """The IP-keyed rules, credential_stuffing and password_spraying, as one ordered stream's pair.
 
-Each runs in its own step where partitions meet (``stuffing_in_order``, ``spraying_in_order``),
-both fed the same failed logins by IP in the same event-time order. One IP's traffic must never
-raise both, and neither rule alone can know whether the other will fire (a spray's first round
-looks like stuffing). So each step runs both rules, in the same order on the same stream, and
-emits one rule's alerts: both steps then hold the same state, and each knows exactly what the
-other decided. The first rule to open an incident on an IP holds it: the other opens none there
+One step where partitions meet (``stuffing_in_order``) feeds both the same failed logins by IP
+in event-time order. One IP's traffic must never raise both, and neither rule alone can know
+whether the other will fire (a spray's first round looks like stuffing). So each failed login
+goes to stuffing, then to spraying, and each rule sees the other's decision on every earlier
+event: the first rule to open an incident on an IP holds it, and the other opens none there
 while that incident goes on.
 """
 
@@ -31,21 +30,16 @@ class IpParams(NamedTuple):
 
 
 class IpRules:
-    """credential_stuffing and password_spraying in lockstep, emitting ``emits``'s alerts."""
+    """credential_stuffing and password_spraying in lockstep on one stream; both rules' alerts."""
 
-    def __init__(
-        self,
-        stuffing: CredentialStuffing,
-        spraying: PasswordSpraying,
-        emits: type[CredentialStuffing | PasswordSpraying],
-    ) -> None:
+    def __init__(self, stuffing: CredentialStuffing, spraying: PasswordSpraying) -> None:
         self.stuffing, self.spraying = stuffing, spraying
         stuffing.yields_to, spraying.yields_to = spraying.active, stuffing.active
-        self.rule: CredentialStuffing | PasswordSpraying = (
-            stuffing if emits is CredentialStuffing else spraying
-        )
-        """The rule whose alerts (and metrics) are this step's; the other is its rival's copy."""
-        self._rival = spraying if self.rule is stuffing else stuffing
+
+    @property
+    def rules(self) -> tuple[CredentialStuffing, PasswordSpraying]:
+        """Both rules, in the order each event reaches them."""
+        return self.stuffing, self.spraying
 
     @property
     def clock(self) -> Clock:
@@ -60,15 +54,13 @@ class IpRules:
         """Each failed login to stuffing then spraying, one event at a time (each rule sees the
         other's decision on every earlier event); state expires once, after the batch."""
         batch = RuleBatch.of(items)
-        rules = (self.stuffing, self.spraying)
+        rules = self.rules
         for rule in rules:
             rule.begin(batch, now)
         for event in batch.read(Reads.LOGINS):  # what both rules read
             for rule in rules:
                 rule.check(event, now)
-        stuffing, spraying = (rule.finish(now) for rule in rules)
-        self._drop_rival_stats()
-        return stuffing if self.rule is self.stuffing else spraying
+        return [alert for rule in rules for alert in rule.finish(now)]
 
     def on_tick(self, now: datetime) -> list[Alert]:
         """Expire both rules' state."""
@@ -83,17 +75,10 @@ class IpRules:
 
     def snapshot(self) -> IpRulesSnapshot:
         """Both rules' records."""
-        return IpRulesSnapshot(
-            VERSION, self.rule.RULE, self.stuffing.snapshot(), self.spraying.snapshot()
-        )
+        return IpRulesSnapshot(VERSION, self.stuffing.snapshot(), self.spraying.snapshot())
 
     @classmethod
-    def restore(
-        cls,
-        saved: object,
-        params: IpParams,
-        emits: type[CredentialStuffing | PasswordSpraying],
-    ) -> IpRules:
+    def restore(cls, saved: object, params: IpParams) -> IpRules:
         """From ``snapshot``'s record; a stuffing step saved before spraying existed holds
         credential_stuffing's record (or its 0.2.0 tuple): spraying then starts empty."""
         stuffing_params, spraying_params = params
@@ -103,9 +88,4 @@ class IpRules:
         else:
             stuffing = CredentialStuffing.restore(saved, stuffing_params)
             spraying = PasswordSpraying(spraying_params)
-        return cls(stuffing, spraying, emits)
-
-    def _drop_rival_stats(self) -> None:
-        """The rival's incidents are counted by its own step."""
-        self._rival.stats.take()
-        self._rival.stats.take_countries()
+        return cls(stuffing, spraying)

@@ -169,11 +169,10 @@ class PasswordSprayingSnapshot(_NoLegacyForm):
 
 @dataclass(frozen=True, slots=True)
 class IpRulesSnapshot(_NoLegacyForm):
-    """The IP-keyed rules of one ordered step (``ip_rules.IpRules``): credential_stuffing's
+    """The IP-keyed rules of the ordered step (``ip_rules.IpRules``): credential_stuffing's
     record and password_spraying's (a step saved before spraying existed holds the first only)."""
 
     version: int
-    rule: str  # the rule whose alerts the step emits
     stuffing: ThresholdRuleSnapshot
     spraying: PasswordSprayingSnapshot
 

@@ -172,11 +172,12 @@ class Reference:
         stuffing = IpRules(  # as the flow: stuffing yields an IP that spraying holds
             CredentialStuffing(rule_params(CredentialStuffing, settings)),
             PasswordSpraying(ip_params(settings).spraying),
-            CredentialStuffing,
         )
         return {
             FailedLoginBurst.RULE: incidents(bursts.on_batch(failed, now)),
-            CredentialStuffing.RULE: incidents(stuffing.on_batch(failed, now)),
+            CredentialStuffing.RULE: incidents(
+                [a for a in stuffing.on_batch(failed, now) if a.rule == CredentialStuffing.RULE]
+            ),
         }
 
     def _stored_alerts(self, stack: Stack, rule: str) -> dict[str, tuple[Any, ...]]:

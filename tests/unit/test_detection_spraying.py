@@ -84,16 +84,14 @@ def test_successes_and_other_ips_do_not_count() -> None:
 
 # --- stuffing vs spraying: never both for one IP's traffic ---------------------------------------
 def both(events: list[Event], batches: int = 1) -> tuple[list[Alert], list[Alert]]:
-    """The stuffing step's and the spraying step's alerts for the same ordered stream."""
+    """The IP step's alerts for an ordered stream: (credential_stuffing's, password_spraying's)."""
     size = max(1, len(events) // batches)
     cuts = [events[i : i + size] for i in range(0, len(events), size)]
-    stuffing_step = IpRules(
-        CredentialStuffing(PARAMS.stuffing), PasswordSpraying(PARAMS.spraying), CredentialStuffing
+    alerts = run(IpRules(CredentialStuffing(PARAMS.stuffing), PasswordSpraying(PARAMS.spraying)), cuts)
+    return (
+        [a for a in alerts if a.rule == CredentialStuffing.RULE],
+        [a for a in alerts if a.rule == PasswordSpraying.RULE],
     )
-    spraying_step = IpRules(
-        CredentialStuffing(PARAMS.stuffing), PasswordSpraying(PARAMS.spraying), PasswordSpraying
-    )
-    return run(stuffing_step, cuts), run(spraying_step, cuts)
 
 
 def test_stuffing_traffic_is_stuffing_only() -> None:
@@ -148,23 +146,19 @@ def test_never_both_and_cutting_does_not_matter(
 
 def test_ip_rules_snapshot_restores_both_and_the_old_stuffing_record() -> None:
     events = spray(6, 4)
-    step = IpRules(
-        CredentialStuffing(PARAMS.stuffing), PasswordSpraying(PARAMS.spraying), PasswordSpraying
-    )
+    step = IpRules(CredentialStuffing(PARAMS.stuffing), PasswordSpraying(PARAMS.spraying))
     expected = {a.alert_id: a.event_count for a in run(step, [events])}
-    step = IpRules(
-        CredentialStuffing(PARAMS.stuffing), PasswordSpraying(PARAMS.spraying), PasswordSpraying
-    )
+    step = IpRules(CredentialStuffing(PARAMS.stuffing), PasswordSpraying(PARAMS.spraying))
     first = run(step, [events[:10]])
     saved = pickle.loads(pickle.dumps(step.snapshot()))
     assert isinstance(saved, IpRulesSnapshot)
-    restored = IpRules.restore(saved, PARAMS, PasswordSpraying)
+    restored = IpRules.restore(saved, PARAMS)
     got = {a.alert_id: a.event_count for a in first + run(restored, [events[10:]])}
     assert got == expected
     # a stuffing step saved before spraying existed: its rule's own record
     old = CredentialStuffing(PARAMS.stuffing)
     run(old, [[failed_login(t, user=f"v{t}", ip=IP) for t in range(3)]])
-    resumed = IpRules.restore(old.snapshot(), PARAMS, CredentialStuffing)
+    resumed = IpRules.restore(old.snapshot(), PARAMS)
     assert resumed.spraying.is_empty() and not resumed.stuffing.is_empty()
     alerts = run(resumed, [[failed_login(10 + t, user=f"w{t}", ip=IP) for t in range(7)]])
     assert [a.rule for a in alerts] == ["credential_stuffing"]
@@ -181,19 +175,16 @@ def test_spraying_state_expires() -> None:
 def test_a_backlog_released_at_once_is_evaluated_before_its_state_expires() -> None:
     """Scenario: the IP step in event-time order after a backlog: every partition is read hours
     past the failed logins, so the watermark is far ahead of them when they are released. We
-    expect: both steps see the whole batch before expiring (stuffing fires, spraying too on its
-    own step's traffic)."""
+    expect: both rules see the whole batch before expiring (stuffing fires on stuffing's traffic,
+    spraying on spraying's)."""
     ahead = PartitionMark("p0", at(10 * 3600), None, 1)
-    for emits, events, rule in (
-        (CredentialStuffing, [failed_login(t, user=f"v{t}", ip=IP) for t in range(12)],
-         "credential_stuffing"),
-        (PasswordSpraying, spray(6, 4, every=10), "password_spraying"),
-    ):  # fmt: skip
+    for events, rule in (
+        ([failed_login(t, user=f"v{t}", ip=IP) for t in range(12)], "credential_stuffing"),
+        (spray(6, 4, every=10), "password_spraying"),
+    ):
         clock = MergedClock(timedelta(seconds=60), timedelta(seconds=10))
         clock.update(ahead)
-        rules = IpRules(
-            CredentialStuffing(PARAMS.stuffing), PasswordSpraying(PARAMS.spraying), emits
-        )
+        rules = IpRules(CredentialStuffing(PARAMS.stuffing), PasswordSpraying(PARAMS.spraying))
         step = InEventTimeOrder(rules, clock)
         step.take("p0", events)
         assert {a.rule for a in step.release(NOW)} == {rule}

@@ -127,9 +127,7 @@ class Steps:
         self.other = PartitionMark(OTHER, BASE + timedelta(seconds=35), None, 2)
         clocks = [MergedClock(LATENESS, IDLE) for _ in range(2)]
         if saved is None:
-            rules = IpRules(
-                CredentialStuffing(STUFFING), PasswordSpraying(SPRAYING), CredentialStuffing
-            )
+            rules = IpRules(CredentialStuffing(STUFFING), PasswordSpraying(SPRAYING))
             self.stuffing = InEventTimeOrder(rules, clocks[0])
             self.rollups = RollupMerge(PARAMS.rollups, clocks[1])
         else:
@@ -137,9 +135,7 @@ class Steps:
             clocks[0].load(stuffing.marks)
             self.stuffing = InEventTimeOrder.restore(  # as the flow: the IP rules' pair
                 stuffing.logic,
-                lambda rule: IpRules.restore(
-                    rule, IpParams(STUFFING, SPRAYING), CredentialStuffing
-                ),
+                lambda rule: IpRules.restore(rule, IpParams(STUFFING, SPRAYING)),
                 clocks[0],
             )
             rollups = MergeSnapshot.of(saved["rollup_totals"])
